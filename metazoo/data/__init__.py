@@ -1,0 +1,34 @@
+"""Market data: bundled prices, loaders, causal features, windows, splits and tasks."""
+
+from metazoo.data.datasets import (
+    CleaningReport,
+    MissingDataWarning,
+    load_markets,
+    load_prices,
+    validate_prices,
+)
+from metazoo.data.episodes import MetaBatch, meta_batch_dataset
+from metazoo.data.features import (
+    DEFAULT_FEATURES,
+    available_features,
+    compute_features,
+    compute_targets,
+)
+from metazoo.data.windows import WindowScaler, WindowSet, make_windows
+
+__all__ = [
+    "DEFAULT_FEATURES",
+    "CleaningReport",
+    "MetaBatch",
+    "MissingDataWarning",
+    "WindowScaler",
+    "WindowSet",
+    "available_features",
+    "compute_features",
+    "compute_targets",
+    "load_markets",
+    "load_prices",
+    "make_windows",
+    "meta_batch_dataset",
+    "validate_prices",
+]

@@ -1,0 +1,388 @@
+"""Market data: the bundled data set and loaders that validate a user's own prices.
+
+Every loader returns a *long* frame with one row per (symbol, date) and the columns
+`date, symbol, open, high, low, close, volume` (plus any extra columns the input had), sorted
+by symbol then date. Only `close` is required; a field that a symbol lacks entirely (for
+example WTI has no open, high, low or volume) is left empty and features that need it refuse
+that symbol. Values missing here and there follow an explicit policy (`missing=`), and every
+row removed or value filled is reported in `frame.attrs["cleaning_report"]` and a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+PRICE_FIELDS = ("open", "high", "low", "close")
+FIELDS = (*PRICE_FIELDS, "volume")
+COLUMNS = ("date", "symbol", *FIELDS)
+MISSING_POLICIES = ("raise", "drop", "ffill")
+
+
+class MissingDataWarning(UserWarning):
+    """Rows were removed or values filled under the `missing=` policy."""
+
+
+@dataclass(eq=False)
+class CleaningReport:
+    """What validation removed or filled.
+
+    Attributes:
+        rows_in: rows received.
+        rows_out: rows returned.
+        removed: one row per removed input row: `symbol, date, reason`.
+        filled: number of values forward-filled, per column.
+        unavailable: fields a symbol lacks entirely, `{symbol: [fields]}`.
+    """
+
+    rows_in: int
+    rows_out: int
+    removed: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["symbol", "date", "reason"])
+    )
+    filled: dict = field(default_factory=dict)
+    unavailable: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        parts = [f"{self.rows_in} rows in, {self.rows_out} out"]
+        if len(self.removed):
+            counts = self.removed.groupby(["symbol", "reason"]).size()
+            parts += [f"removed {n} of {s} ({r})" for (s, r), n in counts.items()]
+        parts += [f"filled {n} values of {c}" for c, n in self.filled.items() if n]
+        return "; ".join(parts)
+
+
+def load_markets(symbols=None, start=None, end=None) -> pd.DataFrame:
+    """Daily prices of real instruments shipped inside the package.
+
+    S&P 500 (`SP500`), NASDAQ Composite (`NASDAQ`), Microsoft (`MSFT`) and WTI crude oil
+    (`WTI`, close only), from 1999 to 2017-2019. Sources, licenses and spans are in
+    `metazoo/data/_bundled/MARKETS.md`. Nothing is downloaded.
+
+    Args:
+        symbols: symbols to keep (default all).
+        start: first date kept (inclusive), anything `pandas.Timestamp` accepts.
+        end: last date kept (inclusive).
+
+    Returns:
+        Long frame `date, symbol, open, high, low, close, volume`.
+    """
+    path = resources.files("metazoo.data").joinpath("_bundled/markets.csv.gz")
+    with resources.as_file(path) as csv_path:
+        raw = pd.read_csv(csv_path, compression="gzip")
+    frame = validate_prices(raw)
+    if symbols is not None:
+        wanted = [symbols] if isinstance(symbols, str) else list(symbols)
+        unknown = sorted(set(wanted) - set(frame["symbol"]))
+        if unknown:
+            raise ValueError(
+                f"Unknown symbols; the bundled data has {sorted(frame['symbol'].unique())}. "
+                f"Received: symbols={unknown}"
+            )
+        frame = frame[frame["symbol"].isin(wanted)]
+    return select_dates(frame, start, end).reset_index(drop=True)
+
+
+def select_dates(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
+    """Rows of a long frame with `start <= date <= end` (either bound optional)."""
+    keep = np.ones(len(frame), dtype=bool)
+    if start is not None:
+        keep &= (frame["date"] >= pd.Timestamp(start)).to_numpy()
+    if end is not None:
+        keep &= (frame["date"] <= pd.Timestamp(end)).to_numpy()
+    if not keep.any():
+        raise ValueError(f"No rows between start and end. Received: start={start}, end={end}")
+    return frame[keep]
+
+
+def load_prices(
+    source,
+    *,
+    layout: str = "auto",
+    symbol: str = "ASSET",
+    date_column: str = "date",
+    missing: str = "raise",
+    sort: bool = False,
+    min_rows: int | None = None,
+) -> pd.DataFrame:
+    """Load and validate prices from a CSV path or a DataFrame, in long or wide layout.
+
+    Layouts:
+        * long: one row per (date, symbol) with `date, symbol, close` and optionally
+          `open, high, low, volume`.
+        * single: long without a `symbol` column (one instrument, named by `symbol=`).
+        * wide: one row per date, one column per symbol holding close prices; or
+          two-level columns `(field, symbol)` holding several fields.
+
+    Column names are matched case-insensitively; the date may be a column or the index.
+
+    Args:
+        source: path to a CSV file (optionally compressed) or a `pandas.DataFrame`.
+        layout: `"auto"`, `"long"`, `"single"` or `"wide"`.
+        symbol: name given to the instrument of a single-instrument frame.
+        date_column: name of the date column.
+        missing: what to do with missing values: `"raise"` (default), `"drop"` the rows,
+            or `"ffill"` prices from the previous row of the same symbol (missing volume
+            becomes 0). Removed rows and filled values are reported.
+        sort: sort dates within each symbol instead of refusing unsorted input.
+        min_rows: refuse symbols with fewer rows than this after cleaning.
+
+    Returns:
+        Validated long frame (see module docstring); `frame.attrs["cleaning_report"]` holds
+        a `CleaningReport`.
+
+    Raises:
+        ValueError: on missing columns, unparseable or duplicate dates, unsorted dates,
+            non-positive prices, infinities, inconsistent highs and lows, too few rows, or
+            missing values under `missing="raise"`.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"No such price file. Received: source={source!r}")
+        frame = pd.read_csv(source)
+    elif isinstance(source, pd.DataFrame):
+        frame = source.copy()
+    else:
+        raise TypeError(
+            "source must be a CSV path or a pandas.DataFrame. "
+            f"Received: source of type {type(source).__name__}"
+        )
+    frame = to_long(frame, layout=layout, symbol=symbol, date_column=date_column)
+    return validate_prices(frame, missing=missing, sort=sort, min_rows=min_rows)
+
+
+def to_long(frame: pd.DataFrame, layout="auto", symbol="ASSET", date_column="date"):
+    """Reshape a frame of any supported layout to long (no validation beyond columns)."""
+    if layout not in ("auto", "long", "single", "wide"):
+        raise ValueError(
+            f"layout must be 'auto', 'long', 'single' or 'wide'. Received: layout={layout!r}"
+        )
+    if isinstance(frame.columns, pd.MultiIndex):
+        return _wide_to_long(frame, date_column, multi=True)
+    frame = frame.rename(columns=lambda c: str(c).strip().lower())
+    date_column = date_column.lower()
+    if date_column not in frame.columns:
+        frame = frame.rename_axis(date_column).reset_index()
+    if layout == "auto":
+        names = set(frame.columns) - {date_column}
+        layout = "long" if "symbol" in names else "single" if names <= set(FIELDS) else "wide"
+    if layout == "wide":
+        return _wide_to_long(frame.set_index(date_column), date_column, multi=False)
+    if layout == "single":
+        if "symbol" in frame.columns:
+            raise ValueError("layout='single' takes a frame without a 'symbol' column.")
+        frame.insert(1, "symbol", symbol)
+    missing = [c for c in (date_column, "symbol", "close") if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"A long price frame needs columns {[date_column, 'symbol', 'close']}. "
+            f"Missing: {missing}. Received columns: {list(frame.columns)}"
+        )
+    return frame.rename(columns={date_column: "date"})
+
+
+def _wide_to_long(frame: pd.DataFrame, date_column: str, multi: bool) -> pd.DataFrame:
+    if multi:
+        fields = {str(f).strip().lower() for f in frame.columns.get_level_values(0)}
+        if "close" not in fields:
+            raise ValueError(
+                "Two-level columns must be (field, symbol) with a 'close' field. "
+                f"Received fields: {sorted(fields)}"
+            )
+        frame = frame.rename(columns=lambda c: str(c).strip().lower(), level=0)
+        long = frame.rename_axis(index="date", columns=["field", "symbol"]).stack(
+            "symbol", future_stack=True
+        )
+        long = long.reset_index()
+    else:
+        long = frame.rename_axis(index="date", columns="symbol").stack(future_stack=True)
+        long = long.rename("close").reset_index()
+    long["symbol"] = long["symbol"].astype(str)
+    # A wide frame pads symbols that start late or end early with empty cells; those are
+    # not observations, so only gaps inside a symbol's own span count as missing values.
+    span = long.groupby("symbol")["close"].transform(
+        lambda s: s.notna().cummax() & s[::-1].notna().cummax()[::-1]
+    )
+    return long[span.astype(bool)].reset_index(drop=True)
+
+
+def validate_prices(frame, *, missing="raise", sort=False, min_rows=None) -> pd.DataFrame:
+    """Validate a long price frame and apply the missing-value policy.
+
+    See `load_prices` for the checks and arguments. Returns a new frame; the input is not
+    modified.
+    """
+    if missing not in MISSING_POLICIES:
+        raise ValueError(
+            f"missing must be one of {MISSING_POLICIES}. Received: missing={missing!r}"
+        )
+    frame = frame.rename(columns=lambda c: str(c).strip().lower()).copy()
+    absent = [c for c in ("date", "symbol", "close") if c not in frame.columns]
+    if absent:
+        raise ValueError(
+            f"Price frame needs columns ['date', 'symbol', 'close']. Missing: {absent}. "
+            f"Received columns: {list(frame.columns)}"
+        )
+    frame = frame.reindex(columns=[*COLUMNS, *[c for c in frame.columns if c not in COLUMNS]])
+    frame["date"] = _parse_dates(frame["date"])
+    frame["symbol"] = _parse_symbols(frame["symbol"])
+    for column in FIELDS:
+        frame[column] = _parse_numbers(frame[column], column)
+    frame = _check_order(frame, sort)
+    report = CleaningReport(rows_in=len(frame), rows_out=len(frame))
+    report.unavailable = _unavailable_fields(frame)
+    frame = _apply_missing_policy(frame, missing, report)
+    _check_values(frame)
+    _check_rows(frame, min_rows)
+    frame = frame.reset_index(drop=True)
+    report.rows_out = len(frame)
+    if len(report.removed) or any(report.filled.values()):
+        warnings.warn(f"Price data cleaned: {report.summary()}", MissingDataWarning, stacklevel=3)
+    frame.attrs["cleaning_report"] = report
+    return frame
+
+
+def _parse_dates(dates: pd.Series) -> pd.Series:
+    if dates.isna().any():
+        rows = list(np.flatnonzero(dates.isna().to_numpy())[:5])
+        raise ValueError(f"Dates must not be empty. Received empty dates at rows {rows}")
+    parsed = pd.to_datetime(dates, errors="coerce", format="mixed")
+    if parsed.isna().any():
+        bad = dates[parsed.isna()].head(5)
+        raise ValueError(
+            "Dates must be parseable. Received unparseable dates "
+            f"{dict(zip(bad.index.tolist(), bad.tolist(), strict=True))} (row: value)"
+        )
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
+
+
+def _parse_symbols(symbols: pd.Series) -> pd.Series:
+    if symbols.isna().any():
+        rows = list(np.flatnonzero(symbols.isna().to_numpy())[:5])
+        raise ValueError(f"Symbols must not be empty. Received empty symbols at rows {rows}")
+    return symbols.astype(str)
+
+
+def _parse_numbers(values: pd.Series, column: str) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        sample = values[bad].head(5)
+        raise ValueError(
+            f"Column {column!r} must be numeric. Received non-numeric values "
+            f"{dict(zip(sample.index.tolist(), sample.tolist(), strict=True))} (row: value)"
+        )
+    numbers = numbers.astype("float64")
+    infinite = np.isinf(numbers.to_numpy())
+    if infinite.any():
+        raise ValueError(
+            f"Column {column!r} must be finite. Received infinities at rows "
+            f"{list(np.flatnonzero(infinite)[:5])}"
+        )
+    return numbers
+
+
+def _check_order(frame: pd.DataFrame, sort: bool) -> pd.DataFrame:
+    duplicated = frame.duplicated(["symbol", "date"], keep=False)
+    if duplicated.any():
+        sample = frame.loc[duplicated, ["symbol", "date"]].drop_duplicates().head(5)
+        raise ValueError(
+            "Each (symbol, date) must appear once. Received duplicates: "
+            + ", ".join(f"{s} {d:%Y-%m-%d}" for s, d in sample.itertuples(index=False))
+        )
+    if sort:
+        return frame.sort_values(["symbol", "date"], kind="stable")
+    increasing = frame.groupby("symbol", sort=False)["date"].apply(
+        lambda d: d.is_monotonic_increasing
+    )
+    if not increasing.all():
+        raise ValueError(
+            "Dates must increase within each symbol (pass sort=True to sort them). "
+            f"Received unsorted dates for symbols {sorted(increasing.index[~increasing])}"
+        )
+    return frame.sort_values(["symbol", "date"], kind="stable")
+
+
+def _unavailable_fields(frame: pd.DataFrame) -> dict:
+    empty = frame.groupby("symbol", sort=True)[list(FIELDS)].apply(lambda g: g.isna().all())
+    if empty["close"].any():
+        raise ValueError(
+            "Every symbol needs close prices. Received symbols without any: "
+            f"{sorted(empty.index[empty['close']])}"
+        )
+    return {s: [f for f in FIELDS if row[f]] for s, row in empty.iterrows() if row.any()}
+
+
+def _apply_missing_policy(frame: pd.DataFrame, missing: str, report: CleaningReport):
+    expected = frame[list(FIELDS)].notna().copy()
+    for symbol, fields in report.unavailable.items():
+        expected.loc[frame["symbol"] == symbol, fields] = True
+    gaps = ~expected
+    if not gaps.any().any():
+        return frame
+    if missing == "raise":
+        where = frame.loc[gaps.any(axis=1), ["symbol", "date"]].head(5)
+        counts = {c: int(n) for c, n in gaps.sum().items() if n}
+        raise ValueError(
+            "Missing values found; choose a policy with missing='drop' or 'ffill'. "
+            f"Received missing values per column {counts}, first at "
+            + ", ".join(f"{s} {d:%Y-%m-%d}" for s, d in where.itertuples(index=False))
+        )
+    if missing == "ffill":
+        prices = [f for f in PRICE_FIELDS if gaps[f].any()]
+        frame[prices] = frame.groupby("symbol", sort=False)[prices].ffill()
+        report.filled = {f: int((gaps[f] & frame[f].notna()).sum()) for f in prices}
+        if gaps["volume"].any():
+            frame.loc[gaps["volume"], "volume"] = 0.0
+            report.filled["volume"] = int(gaps["volume"].sum())
+        gaps = gaps & frame[list(FIELDS)].isna()  # leading gaps have nothing to fill from
+    drop = gaps.any(axis=1)
+    if drop.any():
+        removed = frame.loc[drop, ["symbol", "date"]].copy()
+        removed["reason"] = "missing " + gaps[drop].apply(
+            lambda row: "+".join(c for c in FIELDS if row[c]), axis=1
+        )
+        report.removed = removed.reset_index(drop=True)
+    return frame[~drop]
+
+
+def _check_values(frame: pd.DataFrame) -> None:
+    prices = frame[list(PRICE_FIELDS)]
+    bad = (prices <= 0).any(axis=1)
+    if bad.any():
+        sample = frame.loc[bad, ["symbol", "date", *PRICE_FIELDS]].head(3)
+        raise ValueError(f"Prices must be positive. Received:\n{sample.to_string(index=False)}")
+    if (frame["volume"] < 0).any():
+        sample = frame.loc[frame["volume"] < 0, ["symbol", "date", "volume"]].head(3)
+        raise ValueError(f"Volume must be >= 0. Received:\n{sample.to_string(index=False)}")
+    tol = 1e-9 * prices.abs().max(axis=1)
+    body_high = prices[["open", "close"]].max(axis=1)
+    body_low = prices[["open", "close"]].min(axis=1)
+    inconsistent = (frame["high"] < body_high - tol) | (frame["low"] > body_low + tol)
+    inconsistent |= frame["high"] < frame["low"] - tol
+    if inconsistent.any():
+        sample = frame.loc[inconsistent, ["symbol", "date", *PRICE_FIELDS]].head(3)
+        raise ValueError(
+            "Each row needs low <= open, close <= high. Received "
+            f"{int(inconsistent.sum())} inconsistent rows, e.g.:\n{sample.to_string(index=False)}"
+        )
+
+
+def _check_rows(frame: pd.DataFrame, min_rows: int | None) -> None:
+    if frame.empty:
+        raise ValueError("The price frame has no rows left after cleaning.")
+    if min_rows is None:
+        return
+    sizes = frame.groupby("symbol").size()
+    short = sizes[sizes < min_rows]
+    if len(short):
+        raise ValueError(
+            f"Every symbol needs at least min_rows={min_rows} rows. Received: {short.to_dict()}"
+        )

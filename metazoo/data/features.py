@@ -1,0 +1,227 @@
+"""Causal features and forward-looking targets, computed per symbol.
+
+A feature at date t reads only rows of the same symbol dated t or earlier; a test changes
+prices after t and checks that nothing at or before t moves. Targets read the future on
+purpose: the target at t covers the `horizon` trading days after t.
+
+Features are named `"kind"` or `"kind:window"`, e.g. `"log_return"`, `"rv_cc:21"`:
+
+| kind | needs | value at t |
+|---|---|---|
+| `log_return` | close | ln(C_t / C_{t-1}) |
+| `abs_return` | close | abs(ln(C_t / C_{t-1})) |
+| `rv_cc:w` | close | close-to-close volatility, sqrt(mean of r^2 over the last w days) |
+| `parkinson:w` | high, low | sqrt(mean(ln(H/L)^2) / (4 ln 2)) over w days (Parkinson 1980) |
+| `garman_klass:w` | OHLC | sqrt(mean(0.5 ln(H/L)^2 - (2 ln 2 - 1) ln(C/O)^2)) (Garman & Klass 1980) |
+| `momentum:w` | close | ln(C_t / C_{t-w}) |
+| `ma_gap:w` | close | ln(C_t / mean(C over the last w days)) |
+| `rsi:w` | close | relative strength index with Wilder smoothing, scaled to [-1, 1] |
+| `range` | high, low | ln(H_t / L_t) |
+| `volume_z:w` | volume | z-score of ln(1 + V_t) against the last w days |
+
+Volatility features are daily (not annualized).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TARGETS = ("return", "variance", "direction")
+
+
+def _returns(g: pd.DataFrame) -> pd.Series:
+    return np.log(g["close"]).diff()
+
+
+def _rolling_mean(values: pd.Series, window: int) -> pd.Series:
+    return values.rolling(window, min_periods=window).mean()
+
+
+def _parkinson(g, w):
+    return np.sqrt(_rolling_mean(np.log(g["high"] / g["low"]) ** 2, w) / (4 * np.log(2)))
+
+
+def _garman_klass(g, w):
+    hl = np.log(g["high"] / g["low"]) ** 2
+    co = np.log(g["close"] / g["open"]) ** 2
+    return np.sqrt(_rolling_mean(0.5 * hl - (2 * np.log(2) - 1) * co, w).clip(lower=0))
+
+
+def _rsi(g, w):
+    change = g["close"].diff()
+    gain = change.clip(lower=0).ewm(alpha=1 / w, min_periods=w, adjust=False).mean()
+    loss = (-change).clip(lower=0).ewm(alpha=1 / w, min_periods=w, adjust=False).mean()
+    total = gain + loss
+    return ((gain - loss) / total.where(total > 0)).fillna(0.0).where(gain.notna())
+
+
+def _volume_z(g, w):
+    level = np.log1p(g["volume"])
+    rolling = level.rolling(w, min_periods=w)
+    std = rolling.std()
+    return ((level - rolling.mean()) / std.where(std > 0)).fillna(0.0).where(std.notna())
+
+
+# kind -> (function(group, window), fields needed, takes a window)
+_FEATURES = {
+    "log_return": (lambda g, w: _returns(g), ("close",), False),
+    "abs_return": (lambda g, w: _returns(g).abs(), ("close",), False),
+    "rv_cc": (lambda g, w: np.sqrt(_rolling_mean(_returns(g) ** 2, w)), ("close",), True),
+    "parkinson": (_parkinson, ("high", "low"), True),
+    "garman_klass": (_garman_klass, ("open", "high", "low", "close"), True),
+    "momentum": (lambda g, w: np.log(g["close"] / g["close"].shift(w)), ("close",), True),
+    "ma_gap": (lambda g, w: np.log(g["close"] / _rolling_mean(g["close"], w)), ("close",), True),
+    "rsi": (_rsi, ("close",), True),
+    "range": (lambda g, w: np.log(g["high"] / g["low"]), ("high", "low"), False),
+    "volume_z": (_volume_z, ("volume",), True),
+}
+
+DEFAULT_FEATURES = (
+    "log_return",
+    "rv_cc:5",
+    "rv_cc:21",
+    "momentum:5",
+    "momentum:21",
+    "ma_gap:21",
+    "rsi:14",
+    "parkinson:21",
+    "garman_klass:21",
+    "volume_z:21",
+)
+
+
+def parse_feature(name: str) -> tuple[str, int | None]:
+    """Split `"kind:window"` into its kind and window; check both."""
+    kind, _, window = str(name).partition(":")
+    if kind not in _FEATURES:
+        raise ValueError(f"Unknown feature kind; known: {sorted(_FEATURES)}. Received: {name!r}")
+    takes_window = _FEATURES[kind][2]
+    if not takes_window:
+        if window:
+            raise ValueError(f"Feature {kind!r} takes no window. Received: {name!r}")
+        return kind, None
+    if not window:
+        raise ValueError(f"Feature {kind!r} needs a window, e.g. '{kind}:21'. Received: {name!r}")
+    if not window.isdigit() or int(window) < 2:
+        raise ValueError(f"A feature window must be an integer >= 2. Received: {name!r}")
+    return kind, int(window)
+
+
+def feature_fields(name: str) -> tuple[str, ...]:
+    """The price fields a feature needs."""
+    return _FEATURES[parse_feature(name)[0]][1]
+
+
+def available_features(frame: pd.DataFrame, features=DEFAULT_FEATURES) -> list[str]:
+    """The features of `features` that every symbol of `frame` has the fields for."""
+    lacking = set()
+    for field in ("open", "high", "low", "close", "volume"):
+        if field not in frame.columns or frame.groupby("symbol")[field].count().eq(0).any():
+            lacking.add(field)
+    return [f for f in features if not set(feature_fields(f)) & lacking]
+
+
+def compute_features(frame: pd.DataFrame, features=None) -> pd.DataFrame:
+    """Causal features of each symbol, on the rows of `frame`.
+
+    Args:
+        frame: validated long price frame (see `load_prices`).
+        features: feature names (see module docstring). Default: those of
+            `DEFAULT_FEATURES` that every symbol has the fields for.
+
+    Returns:
+        Frame with `date, symbol` and one float column per feature, in the row order of
+        `frame`. The first rows of each symbol are NaN until a feature's window is full.
+
+    Raises:
+        ValueError: for an unknown feature or one whose fields a symbol lacks.
+    """
+    _check_sorted(frame)
+    names = available_features(frame) if features is None else list(features)
+    if not names:
+        raise ValueError("features must name at least one feature. Received: features=[]")
+    if len(set(names)) != len(names):
+        raise ValueError(f"Feature names must be unique. Received: features={names}")
+    parsed = {name: parse_feature(name) for name in names}
+    for name in names:
+        fields = list(feature_fields(name))
+        lacking = frame.groupby("symbol")[fields].apply(lambda g: g.isna().all().any())
+        if lacking.any():
+            raise ValueError(
+                f"Feature {name!r} needs {fields}, which symbols {sorted(lacking.index[lacking])} "
+                "lack. Choose features those symbols have (see available_features)."
+            )
+    out = frame[["date", "symbol"]].copy()
+    groups = frame.groupby("symbol", sort=False, group_keys=False)
+    for name, (kind, window) in parsed.items():
+        function = _FEATURES[kind][0]
+        out[name] = groups.apply(lambda g, f=function, w=window: f(g, w)).astype("float64")
+    return out
+
+
+def target_names(target: str, horizon: int, cumulative: bool) -> list[str]:
+    """Column names of the targets: `return_1 ... return_h` or `return_sum_h`."""
+    if cumulative:
+        return [f"{target}_sum_{horizon}"]
+    return [f"{target}_{step}" for step in range(1, horizon + 1)]
+
+
+def compute_targets(
+    frame: pd.DataFrame, target: str = "return", horizon: int = 1, cumulative: bool = False
+) -> pd.DataFrame:
+    """Forward-looking targets of each symbol: what is forecast at date t.
+
+    Args:
+        frame: validated long price frame.
+        target: `"return"` (log return), `"variance"` (squared log return, a realized
+            variance proxy) or `"direction"` (1.0 if the log return is positive, else 0.0).
+        horizon: number of trading days ahead, >= 1.
+        cumulative: if False, one column per day ahead (`y[:, j]` is day t+j+1); if True,
+            one column with the sum over the horizon (the h-day return, the h-day realized
+            variance, or the direction of the h-day return).
+
+    Returns:
+        Frame with `date, symbol` and the target columns; NaN where the future is not in
+        `frame` (the last `horizon` rows of each symbol).
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}. Received: target={target!r}")
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be an integer >= 1. Received: horizon={horizon}")
+    _check_sorted(frame)
+    returns = frame.groupby("symbol", sort=False)["close"].transform(lambda c: np.log(c).diff())
+    ahead = pd.concat(
+        [
+            returns.groupby(frame["symbol"], sort=False).shift(-step)
+            for step in range(1, horizon + 1)
+        ],
+        axis=1,
+    ).to_numpy()
+    if target == "variance":
+        ahead = ahead**2
+    if cumulative:
+        ahead = ahead.sum(axis=1, keepdims=True)  # NaN if any day ahead is unknown
+    values = ahead
+    if target == "direction":
+        values = np.where(np.isnan(ahead), np.nan, (ahead > 0).astype("float64"))
+    out = frame[["date", "symbol"]].copy()
+    for column, name in enumerate(target_names(target, horizon, cumulative)):
+        out[name] = values[:, column]
+    return out
+
+
+def _check_sorted(frame: pd.DataFrame) -> None:
+    missing = [c for c in ("date", "symbol", "close") if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            "Expected a validated long price frame (see metazoo.data.load_prices). "
+            f"Missing columns: {missing}. Received columns: {list(frame.columns)}"
+        )
+    if frame.duplicated(["symbol", "date"]).any() or not all(
+        d.is_monotonic_increasing for _, d in frame.groupby("symbol", sort=False)["date"]
+    ):
+        raise ValueError(
+            "Rows must be unique and in date order within each symbol; "
+            "pass the frame through metazoo.data.load_prices first."
+        )

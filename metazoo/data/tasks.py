@@ -1,0 +1,262 @@
+"""Meta-learning tasks from market windows: one task per symbol and period.
+
+A task is the run of consecutive samples of one symbol in one calendar period (a quarter by
+default: a regime). An episode of a task is split in time: `support_size` samples to adapt
+on, then, after a gap of `horizon - 1` samples so that no support target overlaps a query
+target, `query_size` samples to score the adapted model on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from metazoo.data.episodes import MetaBatch, meta_batch_dataset
+from metazoo.data.windows import WindowSet
+
+
+@dataclass(frozen=True)
+class Task:
+    """One symbol over one period.
+
+    Attributes:
+        symbol: the instrument.
+        period: the calendar period (a `pandas.Period`), or None for a custom task.
+        windows: the task's samples, consecutive in time.
+    """
+
+    symbol: str
+    period: pd.Period | None
+    windows: WindowSet
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    @property
+    def name(self) -> str:
+        return f"{self.symbol}@{self.period}" if self.period is not None else self.symbol
+
+    def episode_length(self, support_size: int, query_size: int) -> int:
+        """Samples an episode spans: support, the purge gap, query."""
+        return support_size + self.windows.horizon - 1 + query_size
+
+    def split(self, support_size: int, query_size: int | None = None, offset: int = 0):
+        """Support and query `WindowSet`s of the episode starting at sample `offset`.
+
+        `query_size=None` takes every sample after the gap (the rest of the task).
+        """
+        gap = self.windows.horizon - 1
+        if query_size is None:
+            query_size = len(self) - offset - support_size - gap
+        need = self.episode_length(support_size, query_size)
+        if support_size < 1 or query_size < 1 or offset < 0 or offset + need > len(self):
+            raise ValueError(
+                f"Task {self.name} has {len(self)} samples; an episode at offset={offset} with "
+                f"support_size={support_size}, gap={gap} and query_size={query_size} "
+                "does not fit."
+            )
+        support = self.windows[offset : offset + support_size]
+        start = offset + support_size + gap
+        return support, self.windows[start : start + query_size]
+
+
+class TaskSplit(NamedTuple):
+    """Meta-training tasks and the two kinds of held-out tasks."""
+
+    train: TaskSet
+    later_periods: TaskSet
+    held_out_symbols: TaskSet
+
+
+class TaskSet:
+    """An ordered collection of `Task`s with episodic sampling.
+
+    Args:
+        tasks: the tasks; all must share lookback, features, targets and horizon.
+    """
+
+    def __init__(self, tasks):
+        self.tasks = list(tasks)
+        for task in self.tasks:
+            if not isinstance(task, Task):
+                raise TypeError(f"TaskSet holds Task objects. Received: {type(task).__name__}")
+        if self.tasks:
+            first = self.tasks[0].windows
+            for task in self.tasks[1:]:
+                w = task.windows
+                if (w.X.shape[1:], w.y.shape[1:], w.feature_names, w.horizon) != (
+                    first.X.shape[1:],
+                    first.y.shape[1:],
+                    first.feature_names,
+                    first.horizon,
+                ):
+                    raise ValueError(
+                        f"Task {task.name} differs in shapes, features or horizon from "
+                        f"{self.tasks[0].name}."
+                    )
+
+    @classmethod
+    def from_windows(cls, windows: WindowSet, period: str = "Q", min_samples: int = 1) -> TaskSet:
+        """One task per symbol and calendar period (`"Q"` quarters, `"M"` months, `"Y"` years).
+
+        Args:
+            windows: samples of one or more symbols.
+            period: a pandas period alias.
+            min_samples: leave out tasks with fewer samples than this.
+        """
+        if not isinstance(windows, WindowSet):
+            raise TypeError(f"windows must be a WindowSet. Received: {type(windows).__name__}")
+        try:
+            periods = pd.DatetimeIndex(windows.times).to_period(period)
+        except ValueError as error:
+            raise ValueError(
+                f"period must be a pandas period alias such as 'Q', 'M' or 'Y'. Received: {period!r}"
+            ) from error
+        frame = pd.DataFrame({"symbol": windows.symbols, "period": periods})
+        tasks = []
+        for (symbol, when), rows in frame.groupby(["symbol", "period"], sort=True).indices.items():
+            if len(rows) >= min_samples:
+                tasks.append(Task(str(symbol), when, windows[np.sort(rows)]))
+        return cls(tasks)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self):
+        return iter(self.tasks)
+
+    def __getitem__(self, index) -> Task:
+        return self.tasks[index]
+
+    def __repr__(self) -> str:
+        return f"TaskSet({len(self)} tasks, symbols={self.symbols})"
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted({task.symbol for task in self.tasks})
+
+    def summary(self) -> pd.DataFrame:
+        """One row per task: symbol, period, samples, first and last forecast date."""
+        return pd.DataFrame(
+            [
+                {
+                    "task": t.name,
+                    "symbol": t.symbol,
+                    "period": t.period,
+                    "samples": len(t),
+                    "first": pd.Timestamp(t.windows.times[0]) if len(t) else pd.NaT,
+                    "last": pd.Timestamp(t.windows.times[-1]) if len(t) else pd.NaT,
+                }
+                for t in self.tasks
+            ]
+        )
+
+    def select(self, symbols=None, exclude_symbols=(), start=None, end=None, label_end_before=None):
+        """Tasks restricted to some symbols and dates (see `WindowSet.select`); empty ones go."""
+        wanted = (
+            None if symbols is None else set([symbols] if isinstance(symbols, str) else symbols)
+        )
+        excluded = {exclude_symbols} if isinstance(exclude_symbols, str) else set(exclude_symbols)
+        tasks = []
+        for task in self.tasks:
+            if (wanted is not None and task.symbol not in wanted) or task.symbol in excluded:
+                continue
+            kept = task.windows.select(start=start, end=end, label_end_before=label_end_before)
+            if len(kept):
+                tasks.append(Task(task.symbol, task.period, kept))
+        return TaskSet(tasks)
+
+    def split(self, test_start=None, test_symbols=()) -> TaskSplit:
+        """Meta-training tasks and held-out tasks by later period and by symbol.
+
+        Args:
+            test_start: first date of the test period. Training keeps only samples whose
+                targets end before it (purged), so no training label reaches into the test
+                period. Held-out tasks of either kind start on or after it.
+            test_symbols: symbols held out entirely from training.
+
+        Returns:
+            `TaskSplit(train, later_periods, held_out_symbols)`.
+        """
+        held = {test_symbols} if isinstance(test_symbols, str) else set(test_symbols)
+        unknown = held - set(self.symbols)
+        if unknown:
+            raise ValueError(f"Unknown test_symbols {sorted(unknown)}; have {self.symbols}.")
+        if test_start is None and not held:
+            raise ValueError("split needs test_start, test_symbols or both.")
+        train = self.select(exclude_symbols=held, label_end_before=test_start)
+        later = self.select(exclude_symbols=held, start=test_start) if test_start else TaskSet([])
+        by_symbol = self.select(symbols=held, start=test_start) if held else TaskSet([])
+        if not len(train):
+            raise ValueError(f"No training tasks are left before test_start={test_start}.")
+        return TaskSplit(train, later, by_symbol)
+
+    def sample(self, meta_batch_size, support_size, query_size, rng, random_offset=True):
+        """One `MetaBatch` of `meta_batch_size` episodes from tasks long enough to hold one.
+
+        Tasks are drawn uniformly (without replacement when there are enough); with
+        `random_offset` each episode starts at a random sample of its task, otherwise at
+        the first.
+        """
+        eligible = self.eligible(support_size, query_size)
+        picks = rng.choice(
+            len(eligible), size=meta_batch_size, replace=meta_batch_size > len(eligible)
+        )
+        parts = []
+        for pick in picks:
+            task = eligible[pick]
+            room = len(task) - task.episode_length(support_size, query_size)
+            offset = int(rng.integers(0, room + 1)) if random_offset else 0
+            support, query = task.split(support_size, query_size, offset)
+            parts.append((support.X, support.y, query.X, query.y))
+        return MetaBatch(*(np.stack(column) for column in zip(*parts, strict=True)))
+
+    def eligible(self, support_size: int, query_size: int) -> list[Task]:
+        """Tasks with enough samples for an episode of these sizes."""
+        for name, size in (("support_size", support_size), ("query_size", query_size)):
+            if int(size) != size or size < 1:
+                raise ValueError(f"{name} must be an integer >= 1. Received: {name}={size}")
+        tasks = [t for t in self.tasks if len(t) >= t.episode_length(support_size, query_size)]
+        if not tasks:
+            longest = max((len(t) for t in self.tasks), default=0)
+            raise ValueError(
+                f"No task holds support_size={support_size} + gap + query_size={query_size} "
+                f"samples; the longest has {longest}. Use smaller sizes or longer periods."
+            )
+        return tasks
+
+    def meta_batches(
+        self,
+        meta_batch_size: int,
+        support_size: int,
+        query_size: int,
+        n_batches: int | None = None,
+        seed: int = 0,
+        random_offset: bool = True,
+    ):
+        """A reproducible `tf.data.Dataset` of episodes with a leading task axis.
+
+        Each element is `(support_x, support_y, query_x, query_y)` with shapes
+        `(meta_batch_size, support_size, lookback, n_features)`,
+        `(meta_batch_size, support_size, n_targets)` and the same with `query_size`.
+        """
+        if int(meta_batch_size) != meta_batch_size or meta_batch_size < 1:
+            raise ValueError(f"meta_batch_size must be >= 1. Received: {meta_batch_size}")
+        self.eligible(support_size, query_size)
+        return meta_batch_dataset(
+            lambda rng: self.sample(meta_batch_size, support_size, query_size, rng, random_offset),
+            n_batches=n_batches,
+            seed=seed,
+        )
+
+    def episodes(self, support_size: int, query_size: int | None = None):
+        """Yield `(task, support, query)` for evaluation: support is the first samples of
+        each task, query the next `query_size` (default all the rest). Tasks too short for
+        one query sample are skipped."""
+        gap_free = query_size or 1
+        for task in self.tasks:
+            if len(task) >= task.episode_length(support_size, gap_free):
+                yield (task, *task.split(support_size, query_size))

@@ -1,0 +1,258 @@
+"""Lookback windows of causal features with their forward targets, dates and symbols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from metazoo.data.features import compute_features, compute_targets
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """Samples for supervised forecasting, each tied to its date and symbol.
+
+    Samples are ordered by date, then symbol. Sample i is a forecast made at the close of
+    `times[i]`: its inputs end at that date and its targets cover the next trading days of
+    its symbol, up to `label_end[i]`.
+
+    Attributes:
+        X: `(n, lookback, n_features)` float32 inputs; `X[i, -1]` is dated `times[i]`.
+        y: `(n, n_targets)` float32 targets (`n_targets` is the horizon, or 1 when cumulative).
+        times: `(n,)` datetime64 forecast dates.
+        symbols: `(n,)` symbols.
+        label_end: `(n,)` datetime64 date of the last trading day the target covers.
+        feature_names: names of the last axis of `X`.
+        target_names: names of the last axis of `y`.
+        horizon: trading days the targets look ahead.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    times: np.ndarray
+    symbols: np.ndarray
+    label_end: np.ndarray
+    feature_names: tuple
+    target_names: tuple
+    horizon: int
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def lookback(self) -> int:
+        return int(self.X.shape[1])
+
+    def __getitem__(self, index) -> WindowSet:
+        """Samples selected by an integer array, slice or boolean mask (order kept as given)."""
+        index = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
+        if index.dtype == bool and index.shape != (len(self),):
+            raise IndexError(f"A mask needs {len(self)} entries. Received: {index.shape}")
+        return replace(
+            self,
+            X=self.X[index],
+            y=self.y[index],
+            times=self.times[index],
+            symbols=self.symbols[index],
+            label_end=self.label_end[index],
+        )
+
+    def select(self, symbols=None, start=None, end=None, label_end_before=None) -> WindowSet:
+        """Samples of some symbols and dates.
+
+        Args:
+            symbols: symbols to keep (default all).
+            start: first forecast date kept (inclusive).
+            end: last forecast date kept (inclusive).
+            label_end_before: keep only samples whose targets end strictly before this date
+                (use it to purge training samples whose labels reach into a test period).
+        """
+        keep = np.ones(len(self), dtype=bool)
+        if symbols is not None:
+            keep &= np.isin(self.symbols, [symbols] if isinstance(symbols, str) else list(symbols))
+        if start is not None:
+            keep &= self.times >= np.datetime64(pd.Timestamp(start))
+        if end is not None:
+            keep &= self.times <= np.datetime64(pd.Timestamp(end))
+        if label_end_before is not None:
+            keep &= self.label_end < np.datetime64(pd.Timestamp(label_end_before))
+        return self[keep]
+
+    def to_frame(self, predictions=None) -> pd.DataFrame:
+        """Put targets (and predictions, `(n, n_targets)` or `(n,)`) back on the calendar."""
+        out = pd.DataFrame({"date": self.times, "symbol": self.symbols})
+        for column, name in enumerate(self.target_names):
+            out[name] = self.y[:, column]
+        if predictions is not None:
+            pred = np.asarray(predictions)
+            pred = pred.reshape(len(self), -1) if pred.ndim != 2 else pred
+            if pred.shape != self.y.shape:
+                raise ValueError(
+                    f"predictions must have shape {self.y.shape}. Received: {np.shape(predictions)}"
+                )
+            for column, name in enumerate(self.target_names):
+                out[f"{name}_pred"] = pred[:, column]
+        return out
+
+
+def make_windows(
+    frame: pd.DataFrame,
+    lookback: int = 20,
+    horizon: int = 1,
+    features=None,
+    target: str = "return",
+    cumulative: bool = False,
+) -> WindowSet:
+    """Windows of causal features and their forward targets, for every symbol of `frame`.
+
+    A sample is made at every date where the last `lookback` rows of features are all
+    known and the `horizon` days ahead are in the data; earlier dates (feature warm-up) and
+    the last `horizon` dates of each symbol have no sample.
+
+    Args:
+        frame: validated long price frame (see `load_prices`, `load_markets`).
+        lookback: rows of history per sample, >= 1.
+        horizon: trading days ahead, >= 1.
+        features: feature names (see `metazoo.data.features`); default: every default
+            feature that all symbols support.
+        target: `"return"`, `"variance"` or `"direction"`.
+        cumulative: one target summed over the horizon instead of one per day.
+
+    Returns:
+        A `WindowSet` ordered by date, then symbol.
+
+    Raises:
+        ValueError: if a symbol has too few rows to make a single sample.
+    """
+    if int(lookback) != lookback or lookback < 1:
+        raise ValueError(f"lookback must be an integer >= 1. Received: lookback={lookback}")
+    feats = compute_features(frame, features)
+    targets = compute_targets(frame, target, horizon, cumulative)
+    feature_names = tuple(feats.columns[2:])
+    target_cols = tuple(targets.columns[2:])
+    parts, short = [], {}
+    for symbol, rows in feats.groupby("symbol", sort=True).indices.items():
+        part = _symbol_windows(
+            feats[list(feature_names)].to_numpy()[rows],
+            targets[list(target_cols)].to_numpy()[rows],
+            feats["date"].to_numpy()[rows],
+            lookback,
+            horizon,
+        )
+        if part is None:
+            short[symbol] = len(rows)
+        else:
+            parts.append((symbol, *part))
+    if short:
+        warmup = max(_warmup(name) for name in feature_names)
+        raise ValueError(
+            f"Too few rows to make a window of lookback={lookback} and horizon={horizon} "
+            f"(features need {warmup} rows of warm-up, so at least "
+            f"{warmup + lookback + horizon} rows per symbol). Received rows per symbol: {short}"
+        )
+    X = np.concatenate([p[1] for p in parts])
+    y = np.concatenate([p[2] for p in parts])
+    times = np.concatenate([p[3] for p in parts])
+    ends = np.concatenate([p[4] for p in parts])
+    symbols = np.concatenate([np.full(len(p[1]), p[0], dtype=object) for p in parts])
+    order = np.lexsort((symbols.astype(str), times))
+    return WindowSet(
+        X=X[order].astype(np.float32),
+        y=y[order].astype(np.float32),
+        times=times[order],
+        symbols=symbols[order],
+        label_end=ends[order],
+        feature_names=feature_names,
+        target_names=target_cols,
+        horizon=int(horizon),
+    )
+
+
+def _symbol_windows(features, targets, dates, lookback, horizon):
+    """Windows of one symbol, or None if it has too few rows."""
+    if len(features) < lookback + horizon:
+        return None
+    windows = np.lib.stride_tricks.sliding_window_view(features, lookback, axis=0)
+    windows = windows.transpose(0, 2, 1)  # (n, lookback, n_features)
+    origins = np.arange(lookback - 1, len(features))
+    labels = targets[origins]
+    ok = np.isfinite(windows).all(axis=(1, 2)) & np.isfinite(labels).all(axis=1)
+    if not ok.any():
+        return None
+    origins = origins[ok]
+    return windows[ok], labels[ok], dates[origins], dates[origins + horizon]
+
+
+def _warmup(name: str) -> int:
+    kind, _, window = name.partition(":")
+    return int(window) if window else 1
+
+
+class WindowScaler:
+    """Standardize window features with statistics of the training samples only.
+
+    Statistics are taken over the last row of each training window, so every training
+    date counts once. With `per_symbol=True` each symbol gets its own statistics; a symbol
+    not seen in `fit` is refused (fit a scaler on its own early data, e.g. a task's support
+    set, to scale it).
+
+    Args:
+        per_symbol: separate statistics per symbol.
+        eps: floor for the standard deviation.
+    """
+
+    def __init__(self, per_symbol: bool = False, eps: float = 1e-8):
+        self.per_symbol = per_symbol
+        self.eps = eps
+
+    def fit(self, windows: WindowSet, y=None) -> WindowScaler:
+        """Learn means and standard deviations from `windows` (the training samples)."""
+        _check_windowset(windows, "fit")
+        if len(windows) < 2:
+            raise ValueError(f"fit needs at least 2 samples. Received: {len(windows)}")
+        groups = np.unique(windows.symbols) if self.per_symbol else [None]
+        self.mean_, self.scale_ = {}, {}
+        for group in groups:
+            rows = windows.X[:, -1] if group is None else windows.X[windows.symbols == group, -1]
+            self.mean_[group] = rows.mean(axis=0)
+            self.scale_[group] = np.maximum(rows.std(axis=0), self.eps)
+        self.feature_names_ = windows.feature_names
+        return self
+
+    def transform(self, windows: WindowSet) -> WindowSet:
+        """Scaled copy of `windows`."""
+        _check_windowset(windows, "transform")
+        if not hasattr(self, "mean_"):
+            raise RuntimeError("This WindowScaler is not fitted yet; call fit first.")
+        if windows.feature_names != self.feature_names_:
+            raise ValueError(
+                f"Features differ from those seen in fit {self.feature_names_}. "
+                f"Received: {windows.feature_names}"
+            )
+        X = np.empty_like(windows.X)
+        if not self.per_symbol:
+            X[:] = (windows.X - self.mean_[None]) / self.scale_[None]
+            return replace(windows, X=X)
+        unseen = sorted(set(windows.symbols) - set(self.mean_))
+        if unseen:
+            raise ValueError(
+                f"per_symbol scaling was fitted on {sorted(self.mean_)}. Received unseen "
+                f"symbols {unseen}"
+            )
+        for symbol in np.unique(windows.symbols):
+            rows = windows.symbols == symbol
+            X[rows] = (windows.X[rows] - self.mean_[symbol]) / self.scale_[symbol]
+        return replace(windows, X=X)
+
+    def fit_transform(self, windows: WindowSet, y=None) -> WindowSet:
+        return self.fit(windows).transform(windows)
+
+
+def _check_windowset(windows, method: str) -> None:
+    if not isinstance(windows, WindowSet):
+        raise TypeError(
+            f"WindowScaler.{method} takes a WindowSet (see make_windows). "
+            f"Received: {type(windows).__name__}"
+        )
