@@ -14,13 +14,24 @@ from metazoo.data.features import (
     compute_features,
     compute_targets,
 )
+from metazoo.data.splits import PurgedKFold, WalkForward
+from metazoo.data.synthetic import ARTasks, RegimeSwitchingTasks, SinusoidTasks
+from metazoo.data.tasks import Task, TaskSet, TaskSplit
 from metazoo.data.windows import WindowScaler, WindowSet, make_windows
 
 __all__ = [
+    "ARTasks",
+    "PurgedKFold",
+    "RegimeSwitchingTasks",
+    "SinusoidTasks",
+    "WalkForward",
     "DEFAULT_FEATURES",
     "CleaningReport",
     "MetaBatch",
     "MissingDataWarning",
+    "Task",
+    "TaskSet",
+    "TaskSplit",
     "WindowScaler",
     "WindowSet",
     "available_features",

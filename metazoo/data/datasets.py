@@ -126,9 +126,11 @@ def load_prices(
         layout: `"auto"`, `"long"`, `"single"` or `"wide"`.
         symbol: name given to the instrument of a single-instrument frame.
         date_column: name of the date column.
-        missing: what to do with missing values: `"raise"` (default), `"drop"` the rows,
-            or `"ffill"` prices from the previous row of the same symbol (missing volume
-            becomes 0). Removed rows and filled values are reported.
+        missing: what to do with missing values: `"raise"` (default); `"drop"` every row
+            with a missing value; or `"ffill"`: a row with no prices at all is a day without
+            trading and takes the previous close as open, high, low and close and a volume
+            of 0, while rows missing only some fields are dropped. Removed rows and filled
+            values are reported.
         sort: sort dates within each symbol instead of refusing unsorted input.
         min_rows: refuse symbols with fewer rows than this after cleaning.
 
@@ -164,15 +166,24 @@ def to_long(frame: pd.DataFrame, layout="auto", symbol="ASSET", date_column="dat
         )
     if isinstance(frame.columns, pd.MultiIndex):
         return _wide_to_long(frame, date_column, multi=True)
-    frame = frame.rename(columns=lambda c: str(c).strip().lower())
+    folded = {c: str(c).strip().lower() for c in frame.columns}
     date_column = date_column.lower()
-    if date_column not in frame.columns:
+    if date_column not in folded.values():
+        index_name = str(frame.index.name).strip().lower()
+        if not isinstance(frame.index, pd.DatetimeIndex) and index_name != date_column:
+            raise ValueError(
+                f"Prices need a {date_column!r} column or a DatetimeIndex. Received columns "
+                f"{list(frame.columns)} and an index of type {type(frame.index).__name__}"
+            )
         frame = frame.rename_axis(date_column).reset_index()
+        folded[date_column] = date_column
     if layout == "auto":
-        names = set(frame.columns) - {date_column}
+        names = set(folded.values()) - {date_column}
         layout = "long" if "symbol" in names else "single" if names <= set(FIELDS) else "wide"
-    if layout == "wide":
-        return _wide_to_long(frame.set_index(date_column), date_column, multi=False)
+    if layout == "wide":  # columns are symbols: keep their spelling
+        dates = next(c for c, f in folded.items() if f == date_column)
+        return _wide_to_long(frame.set_index(dates).rename_axis(date_column), date_column, False)
+    frame = frame.rename(columns=folded)
     if layout == "single":
         if "symbol" in frame.columns:
             raise ValueError("layout='single' takes a frame without a 'symbol' column.")
@@ -199,6 +210,7 @@ def _wide_to_long(frame: pd.DataFrame, date_column: str, multi: bool) -> pd.Data
             "symbol", future_stack=True
         )
         long = long.reset_index()
+        long.columns.name = None
     else:
         long = frame.rename_axis(index="date", columns="symbol").stack(future_stack=True)
         long = long.rename("close").reset_index()
@@ -336,13 +348,19 @@ def _apply_missing_policy(frame: pd.DataFrame, missing: str, report: CleaningRep
             + ", ".join(f"{s} {d:%Y-%m-%d}" for s, d in where.itertuples(index=False))
         )
     if missing == "ffill":
-        prices = [f for f in PRICE_FIELDS if gaps[f].any()]
-        frame[prices] = frame.groupby("symbol", sort=False)[prices].ffill()
-        report.filled = {f: int((gaps[f] & frame[f].notna()).sum()) for f in prices}
-        if gaps["volume"].any():
-            frame.loc[gaps["volume"], "volume"] = 0.0
-            report.filled["volume"] = int(gaps["volume"].sum())
-        gaps = gaps & frame[list(FIELDS)].isna()  # leading gaps have nothing to fill from
+        # A row with none of its prices is a day without trading: it takes the previous
+        # close for every price and a volume of 0. Rows missing only some fields are dropped.
+        price_gaps = gaps[list(PRICE_FIELDS)]
+        empty_row = price_gaps.eq(~expected[list(PRICE_FIELDS)] | price_gaps).all(axis=1)
+        empty_row &= price_gaps.any(axis=1)
+        previous = frame["close"].groupby(frame["symbol"], sort=False).ffill()
+        fill = empty_row & previous.notna()
+        report.filled = {}
+        for column in FIELDS:
+            rows = fill & gaps[column]
+            frame.loc[rows, column] = 0.0 if column == "volume" else previous[rows]
+            report.filled[column] = int(rows.sum())
+        gaps = gaps & frame[list(FIELDS)].isna()
     drop = gaps.any(axis=1)
     if drop.any():
         removed = frame.loc[drop, ["symbol", "date"]].copy()

@@ -107,8 +107,8 @@ class WalkForward(_TimeSplitter):
         [([0, 1, 2], [4, 5]), ([0, 1, 2, 3, 4], [6, 7])]
 
     References:
-        Pardo, R. (2008). The Evaluation and Optimization of Trading Strategies, 2nd ed.,
-        ch. 11 "Walk-Forward Analysis". Wiley.
+        Pardo, R. (2008). The Evaluation and Optimization of Trading Strategies, 2nd ed.
+        Wiley. (Walk-forward analysis.)
     """
 
     def __init__(
@@ -126,7 +126,9 @@ class WalkForward(_TimeSplitter):
         if self.mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}. Received: mode={self.mode!r}")
         if self.mode == "rolling" and self.train_size is None:
-            raise ValueError('mode="rolling" needs train_size, an int >= 1. Received: train_size=None')
+            raise ValueError(
+                'mode="rolling" needs train_size, an int >= 1. Received: train_size=None'
+            )
         if self.mode == "rolling":
             _check_int("train_size", self.train_size, 1)
         elif self.train_size is not None:

@@ -1,0 +1,124 @@
+"""The `metazoo` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from metazoo import data
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metazoo",
+        description="Keras model zoo and meta-learning trainers for financial time series.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    summary = commands.add_parser("data", help="summarize a price data set")
+    run = commands.add_parser("run", help="run the experiment on market data")
+    for sub in (summary, run):
+        sub.add_argument(
+            "--data", help="CSV file of prices (long or wide); default: the bundled markets"
+        )
+        sub.add_argument(
+            "--missing",
+            choices=data.datasets.MISSING_POLICIES,
+            default="raise",
+            help="what to do with missing values in --data (default: raise)",
+        )
+    run.add_argument("--lookback", type=int, default=20, help="days per input window")
+    run.add_argument("--horizon", type=int, default=1, help="trading days ahead")
+    run.add_argument("--target", choices=data.features.TARGETS, default="return")
+    run.add_argument("--period", default="Q", help="task period: Q, M or Y (default Q)")
+    run.add_argument("--test-start", default="2015-01-01", help="first date of the test period")
+    run.add_argument(
+        "--test-symbols", default="MSFT", help="comma-separated symbols held out of training"
+    )
+    run.add_argument("--support-size", type=int, default=20, help="samples to adapt on (K)")
+    run.add_argument("--seed", type=int, default=0, help="random seed")
+    return parser
+
+
+def _load(args) -> pd.DataFrame:
+    if args.data is None:
+        return data.load_markets()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", data.MissingDataWarning)
+        frame = data.load_prices(args.data, missing=args.missing)
+    for warning in caught:
+        print(f"note: {warning.message}")
+    return frame
+
+
+def _data_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    returns = frame.groupby("symbol")["close"].transform(lambda c: np.log(c).diff())
+    table = (
+        frame.assign(r=returns)
+        .groupby("symbol")
+        .agg(
+            first=("date", "min"),
+            last=("date", "max"),
+            rows=("date", "size"),
+            last_close=("close", "last"),
+            ann_return=("r", lambda r: 252 * r.mean()),
+            ann_vol=("r", lambda r: np.sqrt(252) * r.std()),
+        )
+    )
+    report = frame.attrs.get("cleaning_report")
+    if report is not None:
+        table["unavailable"] = [", ".join(report.unavailable.get(s, [])) for s in table.index]
+    table["first"] = table["first"].dt.date
+    table["last"] = table["last"].dt.date
+    return table.round(4)
+
+
+def _run(args) -> None:
+    frame = _load(args)
+    print("Data\n" + _data_summary(frame).to_string() + "\n")
+    windows = data.make_windows(
+        frame, lookback=args.lookback, horizon=args.horizon, target=args.target
+    )
+    print(
+        f"Windows: {len(windows)} samples of {windows.lookback} days x "
+        f"{len(windows.feature_names)} features {list(windows.feature_names)}; "
+        f"targets {list(windows.target_names)}"
+    )
+    tasks = data.TaskSet.from_windows(windows, period=args.period)
+    held = [s for s in args.test_symbols.split(",") if s]
+    split = tasks.split(test_start=args.test_start, test_symbols=held)
+    rows = []
+    for name, part in zip(split._fields, split, strict=True):
+        episodes = list(part.episodes(args.support_size))
+        rows.append(
+            {
+                "task set": name,
+                "tasks": len(part),
+                "samples": sum(len(t) for t in part),
+                f"tasks with K={args.support_size}": len(episodes),
+                "symbols": ", ".join(part.symbols),
+            }
+        )
+    print("\nTasks (symbol x period; training labels end before the test period)")
+    print(pd.DataFrame(rows).set_index("task set").to_string())
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "data":
+            print(_data_summary(_load(args)).to_string())
+        else:
+            _run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"metazoo: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,173 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metazoo.data import MissingDataWarning, load_markets, load_prices, make_windows
+from tests.conftest import make_prices
+
+
+def test_bundled_markets_cover_two_decades_of_four_instruments():
+    frame = load_markets()
+    assert list(frame.columns) == ["date", "symbol", "open", "high", "low", "close", "volume"]
+    spans = frame.groupby("symbol")["date"].agg(["min", "max", "size"])
+    assert set(spans.index) == {"SP500", "NASDAQ", "MSFT", "WTI"}
+    assert (spans["min"] <= pd.Timestamp("1999-01-05")).all()
+    for symbol in ("SP500", "NASDAQ", "WTI"):
+        assert spans.loc[symbol, "max"] >= pd.Timestamp("2018-12-31")
+        assert spans.loc[symbol, "size"] > 5000
+    assert (frame["close"] > 0).all()
+    assert frame.loc[frame.symbol == "WTI", ["open", "high", "low", "volume"]].isna().all().all()
+    assert frame.loc[frame.symbol != "WTI", ["open", "high", "low"]].notna().all().all()
+    # A known close: the S&P 500 ended 2008 at 903.25.
+    close = frame.set_index(["symbol", "date"]).loc[("SP500", pd.Timestamp("2008-12-31")), "close"]
+    assert close == pytest.approx(903.25, abs=0.01)
+
+
+def test_bundled_markets_select_symbols_and_dates():
+    frame = load_markets(symbols=["SP500", "MSFT"], start="2010-01-01", end="2010-12-31")
+    assert set(frame["symbol"]) == {"SP500", "MSFT"}
+    assert frame["date"].min() >= pd.Timestamp("2010-01-01")
+    assert frame["date"].max() <= pd.Timestamp("2010-12-31")
+    with pytest.raises(ValueError, match="Unknown symbols"):
+        load_markets(symbols=["GOLD"])
+
+
+def test_long_wide_single_and_csv_layouts_agree(tmp_path, prices):
+    long = load_prices(prices)
+    path = tmp_path / "prices.csv"
+    prices.to_csv(path, index=False)
+    pd.testing.assert_frame_equal(load_prices(path), long)
+
+    wide = prices.pivot(index="date", columns="symbol", values="close")
+    from_wide = load_prices(wide)
+    pd.testing.assert_frame_equal(
+        from_wide[["date", "symbol", "close"]], long[["date", "symbol", "close"]]
+    )
+    assert from_wide["open"].isna().all()
+
+    two_level = prices.pivot(
+        index="date", columns="symbol", values=["open", "high", "low", "close", "volume"]
+    )
+    pd.testing.assert_frame_equal(load_prices(two_level), long)
+
+    single = prices[prices.symbol == "AAA"].drop(columns="symbol")
+    one = load_prices(single.rename(columns=str.upper), symbol="AAA")
+    pd.testing.assert_frame_equal(one, long[long.symbol == "AAA"].reset_index(drop=True))
+
+
+def test_wide_frame_with_a_late_starting_symbol_keeps_every_observation(prices):
+    wide = prices.pivot(index="date", columns="symbol", values="close")
+    wide.iloc[:10, 1] = np.nan  # BBB starts ten days later: padding, not missing data
+    frame = load_prices(wide)
+    assert (frame.groupby("symbol").size() == [len(wide), len(wide) - 10]).all()
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda f: f.drop(columns="close"), "Missing: \\['close'\\]"),
+        (lambda f: f.drop(columns="date"), "need a 'date' column or a DatetimeIndex"),
+        (
+            lambda f: f.assign(date=f["date"].astype(str).where(f.index != 3, "2020-13-45")),
+            "unparseable",
+        ),
+        (
+            lambda f: f.assign(date=f["date"].where(f.index != 5, f["date"][4])),
+            "Received duplicates: AAA",
+        ),
+        (lambda f: f.iloc[[1, 0, *range(2, len(f))]], "unsorted dates for symbols \\['AAA'\\]"),
+        (lambda f: f.assign(close=f["close"].where(f.index != 7, -1.0)), "Prices must be positive"),
+        (lambda f: f.assign(high=f["high"].where(f.index != 7, np.inf)), "must be finite"),
+        (lambda f: f.assign(volume=f["volume"].where(f.index != 7, -5)), "Volume must be >= 0"),
+        (lambda f: f.assign(high=f["low"] * 0.99), "low <= open, close <= high"),
+        (
+            lambda f: f.assign(close=f["close"].astype(object).where(f.index != 2, "n/a")),
+            "must be numeric",
+        ),
+        (
+            lambda f: f.assign(symbol=f["symbol"].where(f.index != 2, None)),
+            "Symbols must not be empty",
+        ),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_error(prices, mutate, message):
+    with pytest.raises(ValueError, match=message):
+        load_prices(mutate(prices))
+
+
+def test_unsorted_dates_can_be_sorted_explicitly(prices):
+    shuffled = prices.sample(frac=1.0, random_state=0)
+    pd.testing.assert_frame_equal(load_prices(shuffled, sort=True), load_prices(prices))
+
+
+def test_source_type_and_path_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No such price file"):
+        load_prices(tmp_path / "absent.csv")
+    with pytest.raises(TypeError, match="CSV path or a pandas.DataFrame"):
+        load_prices([1, 2, 3])
+    with pytest.raises(ValueError, match="missing must be one of"):
+        load_prices(make_prices(), missing="zero")
+
+
+def _with_gaps(prices):
+    frame = prices.copy()
+    frame.loc[0, "close"] = np.nan  # a lone gap at the start of AAA
+    frame.loc[[10, 11], ["open", "high", "low", "close", "volume"]] = np.nan  # no trading
+    frame.loc[15, "volume"] = np.nan
+    return frame
+
+
+def test_missing_values_raise_by_default(prices):
+    with pytest.raises(
+        ValueError, match="Missing values found.*'close': 3, 'volume': 3.*AAA 2020-01-01"
+    ):
+        load_prices(_with_gaps(prices))
+
+
+def test_missing_values_dropped_are_reported(prices):
+    with pytest.warns(MissingDataWarning, match="removed 1 of AAA \\(missing close\\)"):
+        frame = load_prices(_with_gaps(prices), missing="drop")
+    report = frame.attrs["cleaning_report"]
+    assert (report.rows_in, report.rows_out) == (len(prices), len(prices) - 4)
+    assert report.removed["date"].tolist() == prices.loc[[0, 10, 11, 15], "date"].tolist()
+    assert report.removed["reason"].tolist() == [
+        "missing close",
+        "missing open+high+low+close+volume",
+        "missing open+high+low+close+volume",
+        "missing volume",
+    ]
+    kept = frame.set_index(["symbol", "date"])
+    original = prices.drop(index=[0, 10, 11, 15]).astype({"date": "datetime64[ns]"})
+    original = original.set_index(["symbol", "date"])
+    pd.testing.assert_frame_equal(kept, original)  # nothing else changed
+
+
+def test_missing_values_forward_filled_are_reported(prices):
+    with pytest.warns(MissingDataWarning, match="filled 2 values of close"):
+        frame = load_prices(_with_gaps(prices), missing="ffill")
+    report = frame.attrs["cleaning_report"]
+    assert report.filled == {"open": 2, "high": 2, "low": 2, "close": 2, "volume": 2}
+    assert report.removed["date"].tolist() == prices.loc[[0, 15], "date"].tolist()
+    filled = frame.set_index(["symbol", "date"]).loc["AAA"].loc[prices.loc[[10, 11], "date"]]
+    assert (filled[["open", "high", "low", "close"]] == prices.loc[9, "close"]).all().all()
+    assert (filled["volume"] == 0).all()
+
+
+def test_a_field_absent_for_one_symbol_is_unavailable_not_missing(prices):
+    frame = prices.copy()
+    frame.loc[frame.symbol == "BBB", ["open", "high", "low", "volume"]] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_prices(frame)
+    assert len(loaded) == len(prices)
+    assert loaded.attrs["cleaning_report"].unavailable == {"BBB": ["open", "high", "low", "volume"]}
+
+
+def test_too_few_rows(prices):
+    with pytest.raises(ValueError, match="at least min_rows=500"):
+        load_prices(prices, min_rows=500)
+    short = load_prices(make_prices(n_days=30))
+    with pytest.raises(ValueError, match="Too few rows to make a window of lookback=20"):
+        make_windows(short, lookback=20, horizon=5)
