@@ -153,10 +153,10 @@ def compute_features(frame: pd.DataFrame, features=None) -> pd.DataFrame:
                 "lack. Choose features those symbols have (see available_features)."
             )
     out = frame[["date", "symbol"]].copy()
-    groups = frame.groupby("symbol", sort=False, group_keys=False)
+    groups = [group for _, group in frame.groupby("symbol", sort=False)]
     for name, (kind, window) in parsed.items():
         function = _FEATURES[kind][0]
-        out[name] = groups.apply(lambda g, f=function, w=window: f(g, w)).astype("float64")
+        out[name] = pd.concat([function(group, window) for group in groups]).astype("float64")
     return out
 
 

@@ -1,0 +1,57 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from metazoo import cli
+from tests.conftest import make_prices
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_data_summary_lists_bundled_instruments(capsys):
+    assert cli.main(["data"]) == 0
+    out = capsys.readouterr().out
+    for symbol in ("SP500", "NASDAQ", "MSFT", "WTI"):
+        assert symbol in out
+    assert "open, high, low, volume" in out  # WTI's unavailable fields are shown
+
+
+def test_run_summarizes_windows_and_task_split(capsys):
+    assert cli.main(["run", "--horizon", "5", "--test-start", "2016-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "targets ['return_1', 'return_2', 'return_3', 'return_4', 'return_5']" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1]}
+    assert rows["held_out_symbols"][-1] == "MSFT"
+    assert "MSFT" not in rows["train"]
+
+
+def test_run_on_a_user_csv(tmp_path, capsys):
+    path = tmp_path / "prices.csv"
+    make_prices(300, symbols=("AAA", "BBB", "CCC")).to_csv(path, index=False)
+    code = cli.main(
+        ["run", "--data", str(path), "--test-start", "2020-09-01", "--test-symbols", "CCC"]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert "CCC" in capsys.readouterr().out
+
+
+def test_bad_input_exits_with_a_message_not_a_traceback(tmp_path, capsys):
+    path = tmp_path / "prices.csv"
+    frame = make_prices(50)
+    frame.loc[3, "close"] = -1.0
+    frame.to_csv(path, index=False)
+    assert cli.main(["data", "--data", str(path)]) == 2
+    assert "Prices must be positive" in capsys.readouterr().err
+    assert cli.main(["run", "--test-symbols", "GOLD"]) == 2
+    assert "Unknown test_symbols ['GOLD']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--target", "price"])
+
+
+def test_ci_runs_the_readme_test_command_exactly():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```bash\n(.+?)\n```", readme)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
+    assert any(c.endswith("metazoo run") for c in commands)
