@@ -1,0 +1,31 @@
+"""Multilayer perceptron on the flattened window."""
+
+from __future__ import annotations
+
+import keras
+
+from metazoo.models.registry import register
+
+
+@register("mlp")
+def mlp(inputs, units=(64, 32), activation="relu", dropout=0.0):
+    """Dense layers on the flattened window `(lookback * n_features,)`.
+
+    Hyperparameters:
+        units: width of each hidden layer, e.g. `(64, 32)`.
+        activation: activation of the hidden layers.
+        dropout: dropout rate after each hidden layer.
+    """
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    for i, width in enumerate(_as_tuple(units, "units")):
+        x = keras.layers.Dense(width, activation=activation, name=f"dense_{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    return x
+
+
+def _as_tuple(values, name):
+    values = (values,) if isinstance(values, int) else tuple(values)
+    if not values or any(int(v) != v or v < 1 for v in values):
+        raise ValueError(f"{name} must be positive integers. Received: {name}={values}")
+    return tuple(int(v) for v in values)

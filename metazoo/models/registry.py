@@ -1,0 +1,127 @@
+"""One registry for every base network of the zoo."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import keras
+
+HEAD_PREFIX = "head"
+
+
+class Registry:
+    """Names mapped to model-building functions `builder(inputs, output_dim, **hparams)`.
+
+    A builder receives a `keras.Input` and returns the body's output tensor; `build` adds
+    the head (a `Dense` layer named `head`) and wraps both in a functional `keras.Model`.
+    """
+
+    def __init__(self):
+        self._builders: dict[str, Callable] = {}
+
+    def register(self, name: str):
+        """Decorator adding a builder under `name`."""
+
+        def decorate(builder):
+            if name in self._builders:
+                raise ValueError(f"A model named {name!r} is already registered.")
+            self._builders[name] = builder
+            return builder
+
+        return decorate
+
+    def names(self) -> list[str]:
+        return sorted(self._builders)
+
+    def get(self, name: str) -> Callable:
+        if name not in self._builders:
+            raise ValueError(f"Unknown model; available: {self.names()}. Received: name={name!r}")
+        return self._builders[name]
+
+
+REGISTRY = Registry()
+register = REGISTRY.register
+
+
+def available() -> list[str]:
+    """Names of every registered model."""
+    return REGISTRY.names()
+
+
+def hyperparameters(name: str) -> dict:
+    """Hyperparameters of model `name` with their defaults (see its builder's docstring)."""
+    signature = inspect.signature(REGISTRY.get(name))
+    return {
+        key: p.default
+        for key, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def describe(name: str) -> str:
+    """The documentation of model `name`: what it is and what its hyperparameters mean."""
+    return inspect.getdoc(REGISTRY.get(name)) or name
+
+
+def build(
+    name: str,
+    input_shape,
+    output_dim: int = 1,
+    *,
+    probabilistic: bool = False,
+    seed: int | None = None,
+    **hparams,
+) -> keras.Model:
+    """Build a zoo model.
+
+    Args:
+        name: a registered name (see `available()`).
+        input_shape: `(lookback, n_features)`.
+        output_dim: number of targets (e.g. the horizon).
+        probabilistic: if True the head outputs `2 * output_dim` values, a Gaussian mean and
+            log-variance per target, to train with `GaussianNLL`.
+        seed: seeds weight initialization (through `keras.utils.set_random_seed`), so the
+            same seed builds the same weights.
+        **hparams: hyperparameters of the model (see `hyperparameters(name)`).
+
+    Returns:
+        An uncompiled functional `keras.Model` named `name`; its head is the layer `head`.
+    """
+    builder = REGISTRY.get(name)
+    known = hyperparameters(name)
+    unknown = sorted(set(hparams) - set(known))
+    if unknown:
+        raise ValueError(
+            f"Unknown hyperparameters for {name!r}; it takes {sorted(known)}. Received: {unknown}"
+        )
+    shape = tuple(int(d) for d in input_shape)
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(
+            f"input_shape must be (lookback, n_features), both >= 1. Received: input_shape={input_shape}"
+        )
+    if int(output_dim) != output_dim or output_dim < 1:
+        raise ValueError(f"output_dim must be an integer >= 1. Received: output_dim={output_dim}")
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
+    inputs = keras.Input(shape, name="window")
+    body = builder(inputs, **hparams)
+    units = 2 * int(output_dim) if probabilistic else int(output_dim)
+    outputs = keras.layers.Dense(units, name=HEAD_PREFIX)(body)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def head_layers(model: keras.Model) -> list:
+    """The layers of the head: those whose name starts with `head`."""
+    layers = [layer for layer in model.layers if layer.name.startswith(HEAD_PREFIX)]
+    if not layers:
+        raise ValueError(
+            f"Model {model.name!r} has no layer named '{HEAD_PREFIX}...'; zoo models end in one."
+        )
+    return layers
+
+
+def head_mask(model: keras.Model) -> list[bool]:
+    """For each of `model.trainable_variables`, whether it belongs to the head."""
+    head_ids = {id(v) for layer in head_layers(model) for v in layer.trainable_variables}
+    return [id(v) in head_ids for v in model.trainable_variables]

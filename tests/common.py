@@ -1,0 +1,125 @@
+"""Checks shared by every zoo model: shapes, seeds, config and `.keras` round trips, a Keras
+training step, and second-order gradients through `stateless_call`."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from metazoo import models
+
+INPUT_SHAPE = (8, 3)
+OUTPUT_DIM = 2
+
+
+def tiny_data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, *INPUT_SHAPE)).astype("float32")
+    y = (x[:, -1, :OUTPUT_DIM] + 0.1 * rng.normal(size=(n, OUTPUT_DIM))).astype("float32")
+    return x, y
+
+
+def build(name, seed=0, **kwargs):
+    return models.build(name, INPUT_SHAPE, OUTPUT_DIM, seed=seed, **kwargs)
+
+
+def mse(pred, y):
+    return tf.reduce_mean(tf.square(pred - y))
+
+
+def inner_step_loss(model, trainable, x, y, lr=0.1, second_order=True):
+    """Query loss after one functional gradient step on the support loss."""
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    with tf.GradientTape() as inner:
+        inner.watch(trainable)
+        pred, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+        loss = mse(pred, y)
+    grads = inner.gradient(loss, trainable)
+    if not second_order:
+        grads = [tf.stop_gradient(g) for g in grads]
+    fast = [w - lr * g for w, g in zip(trainable, grads, strict=True)]
+    pred, _ = model.stateless_call(fast, non_trainable, x, training=True)
+    return mse(pred, y)
+
+
+def meta_gradient(model, x, y, second_order=True):
+    trainable = [tf.convert_to_tensor(v.value) for v in model.trainable_variables]
+    with tf.GradientTape() as outer:
+        outer.watch(trainable)
+        loss = inner_step_loss(model, trainable, x, y, second_order=second_order)
+    return loss, outer.gradient(loss, trainable)
+
+
+def check_shapes_and_seed(name):
+    x, _ = tiny_data()
+    model = build(name)
+    assert model.output_shape == (None, OUTPUT_DIM)
+    assert model(x).shape == (len(x), OUTPUT_DIM)
+    assert build(name, probabilistic=True)(x).shape == (len(x), 2 * OUTPUT_DIM)
+    np.testing.assert_array_equal(build(name, seed=0)(x), model(x))
+    assert not np.allclose(build(name, seed=1)(x), model(x))
+
+
+def check_round_trips(name, path):
+    x, _ = tiny_data()
+    model = build(name)
+    expected = model.predict(x, verbose=0)
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # safe mode: no lambdas, no pickles
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
+    assert _as_json(loaded.get_config()) == _as_json(model.get_config())
+
+
+def _as_json(config):
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def check_keras_fit(name, log_dir):
+    x, y = tiny_data()
+    model = build(name)
+    before = [w.copy() for w in model.get_weights()]
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    history = model.fit(
+        x[:24],
+        y[:24],
+        validation_data=(x[24:], y[24:]),
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=str(log_dir))],
+    )
+    assert np.isfinite(history.history["loss"]).all()
+    assert np.isfinite(history.history["val_loss"]).all()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    assert any(log_dir.rglob("events.out.tfevents*"))
+
+
+def check_second_order(name):
+    x, y = tiny_data()
+    model = build(name)
+    before = [w.copy() for w in model.get_weights()]
+    loss, grads = meta_gradient(model, x, y)
+    assert np.isfinite(float(loss))
+    assert all(g is not None for g in grads), "every variable must receive a meta-gradient"
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+    assert float(tf.linalg.global_norm(grads)) > 0
+    _, first_order = meta_gradient(model, x, y, second_order=False)
+    difference = tf.linalg.global_norm([a - b for a, b in zip(grads, first_order, strict=True)])
+    assert float(difference) > 1e-7, "second-order terms must reach the meta-gradient"
+    # The inner loop is functional: the model's own weights are untouched.
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def check_head(name):
+    model = build(name)
+    mask = models.head_mask(model)
+    assert 0 < sum(mask) < len(mask)
+    head_vars = [v for v, is_head in zip(model.trainable_variables, mask, strict=True) if is_head]
+    assert {v.path.split("/")[0] for v in head_vars} == {"head"}
