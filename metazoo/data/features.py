@@ -108,6 +108,26 @@ def parse_feature(name: str) -> tuple[str, int | None]:
     return kind, int(window)
 
 
+_WARMUP = {  # rows before the first value, as a function of the window
+    "log_return": lambda w: 1,
+    "abs_return": lambda w: 1,
+    "rv_cc": lambda w: w,
+    "parkinson": lambda w: w - 1,
+    "garman_klass": lambda w: w - 1,
+    "momentum": lambda w: w,
+    "ma_gap": lambda w: w - 1,
+    "rsi": lambda w: w,
+    "range": lambda w: 0,
+    "volume_z": lambda w: w - 1,
+}
+
+
+def feature_warmup(name: str) -> int:
+    """Rows of a symbol before a feature has its first value."""
+    kind, window = parse_feature(name)
+    return _WARMUP[kind](window)
+
+
 def feature_fields(name: str) -> tuple[str, ...]:
     """The price fields a feature needs."""
     return _FEATURES[parse_feature(name)[0]][1]

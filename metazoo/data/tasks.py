@@ -63,6 +63,10 @@ class Task:
         return support, self.windows[start : start + query_size]
 
 
+def _layout(windows: WindowSet) -> tuple:
+    return (windows.X.shape[1:], windows.feature_names, windows.target_names, windows.horizon)
+
+
 class TaskSplit(NamedTuple):
     """Meta-training tasks and the two kinds of held-out tasks."""
 
@@ -87,15 +91,10 @@ class TaskSet:
             first = self.tasks[0].windows
             for task in self.tasks[1:]:
                 w = task.windows
-                if (w.X.shape[1:], w.y.shape[1:], w.feature_names, w.horizon) != (
-                    first.X.shape[1:],
-                    first.y.shape[1:],
-                    first.feature_names,
-                    first.horizon,
-                ):
+                if _layout(w) != _layout(first):
                     raise ValueError(
-                        f"Task {task.name} differs in shapes, features or horizon from "
-                        f"{self.tasks[0].name}."
+                        f"Task {task.name} differs in shapes, features, targets or horizon "
+                        f"from {self.tasks[0].name}: {_layout(w)} != {_layout(first)}"
                     )
 
     @classmethod
@@ -201,6 +200,8 @@ class TaskSet:
         `random_offset` each episode starts at a random sample of its task, otherwise at
         the first.
         """
+        if int(meta_batch_size) != meta_batch_size or meta_batch_size < 1:
+            raise ValueError(f"meta_batch_size must be >= 1. Received: {meta_batch_size}")
         eligible = self.eligible(support_size, query_size)
         picks = rng.choice(
             len(eligible), size=meta_batch_size, replace=meta_batch_size > len(eligible)
@@ -243,9 +244,7 @@ class TaskSet:
         `(meta_batch_size, support_size, lookback, n_features)`,
         `(meta_batch_size, support_size, n_targets)` and the same with `query_size`.
         """
-        if int(meta_batch_size) != meta_batch_size or meta_batch_size < 1:
-            raise ValueError(f"meta_batch_size must be >= 1. Received: {meta_batch_size}")
-        self.eligible(support_size, query_size)
+        self.sample(meta_batch_size, support_size, query_size, np.random.default_rng(0))
         return meta_batch_dataset(
             lambda rng: self.sample(meta_batch_size, support_size, query_size, rng, random_offset),
             n_batches=n_batches,
@@ -256,7 +255,7 @@ class TaskSet:
         """Yield `(task, support, query)` for evaluation: support is the first samples of
         each task, query the next `query_size` (default all the rest). Tasks too short for
         one query sample are skipped."""
-        gap_free = query_size or 1
+        self.eligible(support_size, 1 if query_size is None else query_size)
         for task in self.tasks:
-            if len(task) >= task.episode_length(support_size, gap_free):
+            if len(task) >= task.episode_length(support_size, query_size or 1):
                 yield (task, *task.split(support_size, query_size))

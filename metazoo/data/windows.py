@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from metazoo.data.features import compute_features, compute_targets
+from metazoo.data.features import compute_features, compute_targets, feature_warmup
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,18 @@ class WindowSet:
 
     def __getitem__(self, index) -> WindowSet:
         """Samples selected by an integer array, slice or boolean mask (order kept as given)."""
-        index = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        index = np.asarray(index)
+        if index.ndim != 1:
+            raise IndexError(
+                "Index a WindowSet with a slice, a boolean mask or an array of positions "
+                f"(use ws[[i]] for one sample). Received an index of shape {index.shape}"
+            )
         if index.dtype == bool and index.shape != (len(self),):
             raise IndexError(f"A mask needs {len(self)} entries. Received: {index.shape}")
+        if index.dtype != bool:
+            index = index.astype(np.int64) if index.size == 0 else index
         return replace(
             self,
             X=self.X[index],
@@ -146,10 +155,10 @@ def make_windows(
         else:
             parts.append((symbol, *part))
     if short:
-        warmup = max(_warmup(name) for name in feature_names)
+        warmup = max(feature_warmup(name) for name in feature_names)
         raise ValueError(
             f"Too few rows to make a window of lookback={lookback} and horizon={horizon} "
-            f"(features need {warmup} rows of warm-up, so at least "
+            f"(the features need {warmup} rows of warm-up, so at least "
             f"{warmup + lookback + horizon} rows per symbol). Received rows per symbol: {short}"
         )
     X = np.concatenate([p[1] for p in parts])
@@ -185,16 +194,12 @@ def _symbol_windows(features, targets, dates, lookback, horizon):
     return windows[ok], labels[ok], dates[origins], dates[origins + horizon]
 
 
-def _warmup(name: str) -> int:
-    kind, _, window = name.partition(":")
-    return int(window) if window else 1
-
-
 class WindowScaler:
     """Standardize window features with statistics of the training samples only.
 
     Statistics are taken over the last row of each training window, so every training
-    date counts once. With `per_symbol=True` each symbol gets its own statistics; a symbol
+    date counts once. After `fit`, `mean_` and `scale_` are arrays `(n_features,)`, or
+    dicts of them keyed by symbol with `per_symbol=True`. With `per_symbol=True` each symbol gets its own statistics; a symbol
     not seen in `fit` is refused (fit a scaler on its own early data, e.g. a task's support
     set, to scale it).
 
@@ -212,12 +217,16 @@ class WindowScaler:
         _check_windowset(windows, "fit")
         if len(windows) < 2:
             raise ValueError(f"fit needs at least 2 samples. Received: {len(windows)}")
-        groups = np.unique(windows.symbols) if self.per_symbol else [None]
-        self.mean_, self.scale_ = {}, {}
-        for group in groups:
-            rows = windows.X[:, -1] if group is None else windows.X[windows.symbols == group, -1]
-            self.mean_[group] = rows.mean(axis=0)
-            self.scale_[group] = np.maximum(rows.std(axis=0), self.eps)
+        last = windows.X[:, -1]
+        if self.per_symbol:
+            self.mean_, self.scale_ = {}, {}
+            for symbol in np.unique(windows.symbols):
+                rows = last[windows.symbols == symbol]
+                self.mean_[symbol] = rows.mean(axis=0)
+                self.scale_[symbol] = np.maximum(rows.std(axis=0), self.eps)
+        else:
+            self.mean_ = last.mean(axis=0)
+            self.scale_ = np.maximum(last.std(axis=0), self.eps)
         self.feature_names_ = windows.feature_names
         return self
 
@@ -233,7 +242,7 @@ class WindowScaler:
             )
         X = np.empty_like(windows.X)
         if not self.per_symbol:
-            X[:] = (windows.X - self.mean_[None]) / self.scale_[None]
+            X[:] = (windows.X - self.mean_) / self.scale_
             return replace(windows, X=X)
         unseen = sorted(set(windows.symbols) - set(self.mean_))
         if unseen:
