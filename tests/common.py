@@ -120,6 +120,6 @@ def check_second_order(name):
 def check_head(name):
     model = build(name)
     mask = models.head_mask(model)
-    assert 0 < sum(mask) < len(mask)
-    head_vars = [v for v, is_head in zip(model.trainable_variables, mask, strict=True) if is_head]
-    assert {v.path.split("/")[0] for v in head_vars} == {"head"}
+    assert sum(mask) == 2  # the head's kernel and bias
+    for variable, is_head in zip(model.trainable_variables, mask, strict=True):
+        assert (variable.path.split("/")[0] == "head") == is_head, variable.path

@@ -1,4 +1,4 @@
-"""Multilayer perceptron on the flattened window."""
+"""Dense families on the flattened window: multilayer perceptron and linear model."""
 
 from __future__ import annotations
 
@@ -29,3 +29,12 @@ def _as_tuple(values, name):
     if not values or any(int(v) != v or v < 1 for v in values):
         raise ValueError(f"{name} must be positive integers. Received: {name}={values}")
     return tuple(int(v) for v in values)
+
+
+@register("linear")
+def linear(inputs):
+    """Linear regression on the flattened window: the head applied to every lag and feature.
+
+    No hyperparameters. A baseline family and the usual first candidate in model selection.
+    """
+    return keras.layers.Flatten(name="flatten")(inputs)
