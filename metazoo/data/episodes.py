@@ -88,4 +88,7 @@ def meta_batch_dataset(
             yield tuple(check_meta_batch(sample(rng)))
             count += 1
 
-    return tf.data.Dataset.from_generator(generate, output_signature=signature)
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    if n_batches is not None:  # lets Keras know the epoch length
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(int(n_batches)))
+    return dataset

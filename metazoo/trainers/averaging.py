@@ -7,6 +7,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from metazoo.trainers.common import mean_loss, resolve_loss, update_loss_tracker
+
 WEIGHTINGS = ("uniform", "inverse_error", "stacking", "learned")
 STACKERS = ("nnls", "ridge")
 
@@ -111,9 +113,9 @@ class ModelAveraging(keras.Model):
     # -- training --------------------------------------------------------------------------
     def _ensemble_losses(self, x, y, sample_weight, training):
         """Ensemble loss, member losses, and the objective that training minimizes."""
-        loss_fn = keras.losses.get(self.loss) if isinstance(self.loss, str) else self.loss
+        loss_fn = resolve_loss(self.loss)
         outputs = [member(x, training=training) for member in self.members]
-        members = [_mean_loss(loss_fn, y, p, sample_weight) for p in outputs]
+        members = [mean_loss(loss_fn, y, p, sample_weight) for p in outputs]
         predictions = ops.stack(outputs)
         if not self.joint:  # the ensemble loss reaches only the combination weights
             predictions = ops.stop_gradient(predictions)
@@ -144,8 +146,7 @@ class ModelAveraging(keras.Model):
     def _report(self, x, y, y_pred, sample_weight, loss, member_losses):
         for tracker, value in zip(self.member_trackers, member_losses, strict=True):
             tracker.update_state(value)
-        loss_tracker = next(m for m in self.metrics if m.name == "loss")
-        loss_tracker.update_state(loss, sample_weight=ops.shape(y_pred)[0])
+        update_loss_tracker(self, loss, ops.shape(y_pred)[0])
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def fit(self, x=None, y=None, *, groups=None, **kwargs):
@@ -254,16 +255,6 @@ def stacking_weights(forecasts, targets, stacker="nnls", alpha=1.0):
         return weights.astype("float32"), 0.0
     ridge = Ridge(alpha=alpha).fit(design, target)
     return ridge.coef_.astype("float32"), float(ridge.intercept_)
-
-
-def _mean_loss(loss_fn, y, y_pred, sample_weight):
-    if isinstance(loss_fn, keras.losses.Loss):
-        return loss_fn(y, y_pred, sample_weight=sample_weight)
-    values = loss_fn(y, y_pred)
-    if sample_weight is None:
-        return ops.mean(values)
-    weight = ops.cast(ops.reshape(sample_weight, ops.shape(values)), values.dtype)
-    return ops.sum(values * weight) / ops.maximum(ops.sum(weight), 1e-12)
 
 
 def _check_members(members):

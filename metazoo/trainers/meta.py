@@ -1,0 +1,238 @@
+"""Gradient-based meta-learning: the shared inner loop and Keras training steps.
+
+A meta-learner wraps a base model (any zoo model). Its trainable variables are the
+meta-parameters. For each task of a meta-batch the inner loop computes *fast weights* from
+the support set with `stateless_call`, without touching the variables; the query loss of
+the fast weights is differentiated by the outer tape, and the compiled optimizer updates
+the meta-parameters. Subclasses choose how fast weights are made (`inner_update`) and what
+the outer gradient is (`meta_gradients`).
+
+Data: `fit`, `evaluate` take meta-batches `(support_x, support_y, query_x, query_y)`, each
+with a leading task axis, as yielded by `TaskSet.meta_batches` or the synthetic families.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from metazoo.trainers.common import mean_loss, resolve_loss, update_loss_tracker
+
+PARALLEL = ("auto", "vectorized", "loop")
+_SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.Conv1D)
+
+
+class GradientMetaLearner(keras.Model):
+    """Base of MAML, Reptile, Meta-SGD and ANIL (see those classes).
+
+    Args:
+        model: the base network (a built Keras model, e.g. from `metazoo.models.build`).
+        inner_lr: learning rate of the inner gradient steps.
+        inner_steps: inner steps during meta-training.
+        eval_inner_steps: inner steps in `evaluate` and `adapt` (default `inner_steps`).
+        first_order: drop second-order terms (the inner gradients are constants).
+        task_parallel: `"vectorized"` maps the per-task computation over the task axis with
+            `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for recurrent and
+            convolutional bases, whose gradients cannot be vectorized); `"auto"` picks.
+    """
+
+    def __init__(
+        self,
+        model,
+        inner_lr=0.01,
+        inner_steps=1,
+        eval_inner_steps=None,
+        first_order=False,
+        task_parallel="auto",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(model, keras.Model) or not model.built:
+            raise TypeError(f"model must be a built keras.Model. Received: {type(model).__name__}")
+        for name, value in (("inner_steps", inner_steps), ("eval_inner_steps", eval_inner_steps)):
+            if value is not None and (int(value) != value or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value}")
+        if not inner_lr > 0:
+            raise ValueError(f"inner_lr must be > 0. Received: inner_lr={inner_lr}")
+        if task_parallel not in PARALLEL:
+            raise ValueError(
+                f"task_parallel must be one of {PARALLEL}. Received: {task_parallel!r}"
+            )
+        self.model = model
+        self.inner_lr = float(inner_lr)
+        self.inner_steps = int(inner_steps)
+        self.eval_inner_steps = int(eval_inner_steps or inner_steps)
+        self.first_order = bool(first_order)
+        self.task_parallel = task_parallel
+        self.support_tracker = keras.metrics.Mean(name="support_loss")
+        self.before_tracker = keras.metrics.Mean(name="query_loss_before")
+        self.grad_norm_tracker = keras.metrics.Mean(name="meta_grad_norm")
+        self.built = True
+
+    # -- the inner loop --------------------------------------------------------------------
+    def meta_parameters(self):
+        """Tensors the inner loop starts from: the base model's trainable weights."""
+        return [tf.convert_to_tensor(v.value) for v in self.model.trainable_variables]
+
+    def inner_update(self, weights, gradients, step):
+        """Fast weights after one inner step: plain gradient descent."""
+        return [w - self.inner_lr * g for w, g in zip(weights, gradients, strict=True)]
+
+    def forward(self, weights, x, training=True):
+        """The base model's output with `weights` in place of its trainable variables."""
+        non_trainable = [tf.convert_to_tensor(v.value) for v in self.model.non_trainable_variables]
+        y_pred, _ = self.model.stateless_call(weights, non_trainable, x, training=training)
+        return y_pred
+
+    def adapt_weights(self, weights, support_x, support_y, steps, training=True):
+        """Fast weights after `steps` gradient steps on the support set of one task.
+
+        Returns:
+            `(fast_weights, support_loss_before)`.
+        """
+        loss_fn = resolve_loss(self.loss)
+        first_loss = None
+        for step in range(steps):
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                loss = mean_loss(loss_fn, support_y, self.forward(weights, support_x, training))
+            gradients = tape.gradient(loss, weights)
+            gradients = [
+                ops.zeros_like(w) if g is None else g
+                for w, g in zip(weights, gradients, strict=True)
+            ]
+            if self.first_order:
+                gradients = [ops.stop_gradient(g) for g in gradients]
+            weights = self.inner_update(weights, gradients, step)
+            first_loss = loss if first_loss is None else first_loss
+        return weights, first_loss
+
+    def task_losses(self, weights, task, steps, training=True):
+        """Losses of one task: query after adaptation, support before, query before."""
+        support_x, support_y, query_x, query_y = task
+        loss_fn = resolve_loss(self.loss)
+        fast, support_loss = self.adapt_weights(weights, support_x, support_y, steps, training)
+        query_after = mean_loss(loss_fn, query_y, self.forward(fast, query_x, training))
+        query_before = mean_loss(loss_fn, query_y, self.forward(weights, query_x, training))
+        return query_after, support_loss, ops.stop_gradient(query_before)
+
+    def map_tasks(self, function, batch):
+        """Apply `function(task)` to every task of a meta-batch; stack its outputs (any
+        nest of tensors) on a leading task axis."""
+        batch = tuple(ops.convert_to_tensor(part) for part in batch)
+        if self._vectorize():
+            return tf.vectorized_map(function, batch)
+        n_tasks = batch[0].shape[0]
+        if n_tasks is None:  # unknown at trace time: a symbolic loop over tasks
+            example = function(tuple(part[0] for part in batch))
+            signature = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), example)
+            return tf.map_fn(function, batch, fn_output_signature=signature)
+        results = [function(tuple(part[i] for part in batch)) for i in range(n_tasks)]
+        return tf.nest.map_structure(lambda *column: ops.stack(column), *results)
+
+    def _vectorize(self) -> bool:
+        if self.task_parallel != "auto":
+            return self.task_parallel == "vectorized"
+        layers = self.model._flatten_layers(include_self=False)
+        return not any(isinstance(layer, _SEQUENTIAL_LAYERS) for layer in layers)
+
+    # -- Keras steps -----------------------------------------------------------------------
+    def meta_gradients(self, batch):
+        """Meta-loss, per-task losses and gradients for `self.trainable_variables`."""
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            weights = self.meta_parameters()
+            after, support, before = self.map_tasks(
+                lambda task: self.task_losses(weights, task, self.inner_steps), batch
+            )
+            loss = ops.mean(after)
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        return loss, (support, before), tape.gradient(scaled, variables)
+
+    def train_step(self, data):
+        batch = _check_batch(data)
+        # Forward: inner loops on the support sets, query losses of the fast weights.
+        loss, (support, before), gradients = self.meta_gradients(batch)
+        # Outer update of the meta-parameters.
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
+        # Metrics.
+        self.grad_norm_tracker.update_state(tf.linalg.global_norm(gradients))
+        logs = self._report(batch, loss, support, before)
+        return logs | {"meta_grad_norm": self.grad_norm_tracker.result()}
+
+    def test_step(self, data):
+        batch = _check_batch(data)
+        weights = self.meta_parameters()
+        after, support, before = self.map_tasks(
+            lambda task: self.task_losses(weights, task, self.eval_inner_steps, training=False),
+            batch,
+        )
+        return self._report(batch, ops.mean(after), support, before)
+
+    def _report(self, batch, loss, support, before):
+        n_tasks = ops.shape(batch[0])[0]
+        update_loss_tracker(self, loss, n_tasks)
+        self.support_tracker.update_state(ops.mean(support))
+        self.before_tracker.update_state(ops.mean(before))
+        return {m.name: m.result() for m in self.metrics if m is not self.grad_norm_tracker}
+
+    def call(self, x, training=False):
+        """The base model with the meta-parameters (no adaptation)."""
+        return self.model(x, training=training)
+
+    # -- adaptation for users --------------------------------------------------------------
+    def adapt(self, support_x, support_y, steps=None) -> keras.Model:
+        """A copy of the base model adapted to one task's support set.
+
+        Args:
+            support_x: `(n_support, *input_shape)` inputs of the new task.
+            support_y: `(n_support, *output_shape)` their targets.
+            steps: inner steps (default `eval_inner_steps`).
+
+        Returns:
+            A new Keras model with the adapted weights, ready for `predict`.
+        """
+        steps = self.eval_inner_steps if steps is None else int(steps)
+        support_x = ops.convert_to_tensor(support_x, dtype=self.compute_dtype)
+        support_y = ops.convert_to_tensor(support_y, dtype=self.compute_dtype)
+        if support_x.shape[0] != support_y.shape[0] or support_x.shape[0] == 0:
+            raise ValueError(
+                "support_x and support_y need the same, non-zero number of samples. "
+                f"Received: {support_x.shape} and {support_y.shape}"
+            )
+        fast, _ = self.adapt_weights(self.meta_parameters(), support_x, support_y, steps, False)
+        adapted = keras.models.clone_model(self.model)
+        for variable, value in zip(adapted.trainable_variables, fast, strict=True):
+            variable.assign(value)
+        for variable, source in zip(
+            adapted.non_trainable_variables, self.model.non_trainable_variables, strict=True
+        ):
+            variable.assign(source)
+        return adapted
+
+    # -- serialization ---------------------------------------------------------------------
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "model": keras.saving.serialize_keras_object(self.model),
+            "inner_lr": self.inner_lr,
+            "inner_steps": self.inner_steps,
+            "eval_inner_steps": self.eval_inner_steps,
+            "first_order": self.first_order,
+            "task_parallel": self.task_parallel,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        model = keras.saving.deserialize_keras_object(config.pop("model"))
+        return cls(model, **config)
+
+
+def _check_batch(data):
+    if not isinstance(data, (tuple, list)) or len(data) != 4:
+        raise ValueError(
+            "Meta-learners train on meta-batches (support_x, support_y, query_x, query_y). "
+            f"Received: {type(data).__name__} of length {len(data) if hasattr(data, '__len__') else '?'}"
+        )
+    return tuple(data)
