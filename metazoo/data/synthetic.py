@@ -225,21 +225,35 @@ class ARTasks(_TaskFamily):
     `(n_tasks, order)`, `pacf` `(n_tasks, order)`, and `bayes_mse` `(n_tasks,)`, the mean
     squared error of the Bayes-optimal forecast `bayes_predict`, equal to `noise_std^2`.
 
+    With `unit_variance=True` each series is divided by its stationary standard deviation
+    `sqrt(gamma_0)`, where `gamma_0 = noise_std^2 / prod_k (1 - pacf_k^2)` (the
+    Durbin-Levinson identity), as a scaler would do; the Bayes MSE of a task is then
+    `prod_k (1 - pacf_k^2)`: strongly autocorrelated tasks are the most predictable.
+
     Args:
         order: AR order p, `>= 1`.
         lookback: window length, `>= order`; defaults to `order`.
         noise_std: innovation standard deviation, `> 0`.
         max_pacf: bound on the partial autocorrelations, in `(0, 1)`.
         burn_in: simulated steps dropped before the first window, `>= 0`.
+        unit_variance: scale every series to unit stationary variance.
 
     References:
         Monahan (1984). A note on enforcing stationarity in autoregressive-moving average
         models. Biometrika 71(2).
     """
 
-    _fields = ("order", "lookback", "noise_std", "max_pacf", "burn_in")
+    _fields = ("order", "lookback", "noise_std", "max_pacf", "burn_in", "unit_variance")
 
-    def __init__(self, order=2, lookback=None, noise_std=1.0, max_pacf=0.9, burn_in=100):
+    def __init__(
+        self,
+        order=2,
+        lookback=None,
+        noise_std=1.0,
+        max_pacf=0.9,
+        burn_in=100,
+        unit_variance=False,
+    ):
         self.order = _check_int("order", order, 1)
         self.lookback = self.order if lookback is None else _check_int("lookback", lookback, 1)
         _require(
@@ -250,6 +264,7 @@ class ARTasks(_TaskFamily):
         self.noise_std = float(noise_std)
         self.max_pacf = float(max_pacf)
         self.burn_in = _check_int("burn_in", burn_in, 0)
+        self.unit_variance = bool(unit_variance)
 
     @staticmethod
     def bayes_predict(x, coefficients) -> np.ndarray:
@@ -288,8 +303,12 @@ class ARTasks(_TaskFamily):
         for t in range(n_steps):
             values[:, self.order + t] = (lag_weights * values[:, t : t + self.order]).sum(1)
             values[:, self.order + t] += noise[:, t]
-        batch = series_episodes(values, self.lookback, support_size, query_size)
         bayes_mse = np.full(n_tasks, self.noise_std**2)
+        if self.unit_variance:
+            retained = np.prod(1.0 - pacf**2, axis=1)  # noise variance / stationary variance
+            values = values / (self.noise_std / np.sqrt(retained))[:, None]
+            bayes_mse = retained
+        batch = series_episodes(values, self.lookback, support_size, query_size)
         return batch, {"coefficients": coefficients, "pacf": pacf, "bayes_mse": bayes_mse}
 
 

@@ -6,6 +6,9 @@ from metazoo.trainers.maml import MAML
 from metazoo.trainers.meta import GradientMetaLearner
 from metazoo.trainers.meta_sgd import MetaSGD
 from metazoo.trainers.reptile import Reptile
+from metazoo.trainers.selection import ModelSelection
+from metazoo.trainers.sklearn import ZooRegressor
+from metazoo.trainers.trial import run_trial
 
 __all__ = [
     "ANIL",
@@ -13,7 +16,10 @@ __all__ = [
     "GradientMetaLearner",
     "MetaSGD",
     "ModelAveraging",
+    "ModelSelection",
     "Reptile",
+    "ZooRegressor",
     "inverse_error_weights",
+    "run_trial",
     "stacking_weights",
 ]

@@ -65,7 +65,7 @@ def test_dataset_is_reproducible(family, kwargs, x_shape):
 
 def test_repr_shows_parameters():
     assert repr(ARTasks(order=3)) == (
-        "ARTasks(order=3, lookback=3, noise_std=1.0, max_pacf=0.9, burn_in=100)"
+        "ARTasks(order=3, lookback=3, noise_std=1.0, max_pacf=0.9, burn_in=100, unit_variance=False)"
     )
     assert "amplitude_range=(0.1, 5.0)" in repr(SinusoidTasks())
     assert "target='return'" in repr(RegimeSwitchingTasks(target="return"))
@@ -234,3 +234,15 @@ def test_bad_shapes_raise():
         ARTasks.bayes_predict(np.zeros((2, 3, 2, 1)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="n_steps >= 12"):
         series_episodes(np.zeros((2, 11)), 3, 4, 2)
+
+
+def test_ar_unit_variance_scales_to_the_stationary_variance_and_keeps_bayes_error_exact():
+    family = ARTasks(order=2, noise_std=2.0, max_pacf=0.9, unit_variance=True)
+    batch, params = family.sample(40, 10, 2000, seed=0, return_params=True)
+    expected = np.prod(1 - params["pacf"] ** 2, axis=1)
+    np.testing.assert_allclose(params["bayes_mse"], expected)
+    variance = batch.query_y[..., 0].var(axis=1)
+    assert np.abs(variance.mean() - 1.0) < 0.05
+    errors = (ARTasks.bayes_predict(batch.query_x, params["coefficients"]) - batch.query_y) ** 2
+    ratio = errors[..., 0].mean(axis=1) / params["bayes_mse"]
+    assert np.abs(ratio.mean() - 1.0) < 0.05

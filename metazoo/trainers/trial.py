@@ -1,0 +1,335 @@
+"""One trial of model selection: a candidate with fixed hyperparameters, fitted on one
+fold's training samples and scored on its test samples.
+
+A trial is a pure function of picklable arguments (`run_trial`), so trials can run in
+this process, in worker processes, or on a distributed joblib backend (Ray, Dask).
+
+Targets are standardized for training with the training fold's mean and standard deviation
+per column, and predictions are mapped back before scoring. Daily returns (~1e-2) and
+variances (~1e-4) are otherwise far below the scale at which default initializations and
+learning rates work; scores stay on the original scale.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.model_selection import ParameterGrid
+from tensorboard.plugins.hparams import api as hp
+
+from metazoo import models
+from metazoo.metrics.forecast import get_scorer
+
+__all__ = ["TargetScaling", "Trial", "TrialSettings", "run_trial"]
+
+MIN_TRAIN, MIN_TEST = 2, 1
+PREDICT_CHUNK = 1024
+_BUILD_ARGS = 3  # build_fn(input_shape, output_dim, seed, **params)
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial shares: training settings, scoring and where to log.
+
+    Attributes:
+        epochs: Passes over each training fold.
+        batch_size: Samples per gradient step.
+        learning_rate: Adam's learning rate.
+        loss: A Keras loss (name or picklable object).
+        seed: Seed of every build, so each trial and fold starts from the same weights.
+        scoring: A name in `metazoo.metrics.SCORERS` or a picklable `f(y_true, y_pred)`.
+        log_dir: The trial's TensorBoard directory (fold `k` logs to `log_dir/fold_k`), or
+            None for no logging.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    loss: object = "mse"
+    seed: int = 0
+    scoring: object = "mse"
+    log_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetScaling:
+    """Per-column standardization of targets `(n, n_targets)`, fitted on training targets.
+
+    A constant column is only centered (its scale is 1).
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, y) -> TargetScaling:
+        y = np.asarray(y, dtype=np.float64)
+        scale = np.where(np.ptp(y, axis=0) > 0, y.std(axis=0), 1.0)
+        return cls(mean=y.mean(axis=0), scale=scale)
+
+    def transform(self, y) -> np.ndarray:
+        return ((np.asarray(y, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+
+    def inverse(self, y) -> np.ndarray:
+        return np.asarray(y, dtype=np.float64) * self.scale + self.mean
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate configuration: its label, its zoo name or build function, its params."""
+
+    candidate: str
+    spec: str | Callable
+    params: dict
+
+
+def build_model(spec, params: dict, input_shape, output_dim: int, seed: int) -> keras.Model:
+    """An uncompiled model from a zoo name or `build_fn(input_shape, output_dim, seed, **params)`."""
+    keras.utils.set_random_seed(int(seed))
+    if isinstance(spec, str):
+        return models.build(spec, input_shape, output_dim, seed=seed, **params)
+    return spec(tuple(input_shape), int(output_dim), int(seed), **params)
+
+
+def fit_model(spec, params, X, y, settings: TrialSettings, callbacks=(), verbose=0):
+    """Build, compile with Adam and fit on standardized targets.
+
+    Args:
+        spec: A zoo name or a build function.
+        params: Hyperparameters of `spec`.
+        X: `(n, lookback, n_features)` inputs.
+        y: `(n, n_targets)` targets on their original scale.
+        settings: Training settings.
+        callbacks: Keras callbacks for `fit`.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        `(model, scaling)`: the fitted model, whose outputs are standardized targets, and the
+        `TargetScaling` that maps them back (see `predict_model`).
+    """
+    scaling = TargetScaling.fit(y)
+    model = build_model(spec, params, X.shape[1:], y.shape[1], settings.seed)
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=settings.loss)
+    model.fit(
+        X,
+        scaling.transform(y),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        verbose=verbose,
+        callbacks=list(callbacks),
+    )
+    return model, scaling
+
+
+def predict_model(model, scaling: TargetScaling, X, chunk_size: int = PREDICT_CHUNK) -> np.ndarray:
+    """Forecasts `(n, n_targets)` of a model from `fit_model`, on the original scale.
+
+    Calls the model on chunks of `chunk_size` samples: for the few thousand samples of a
+    test fold this skips tracing a predict function for every fitted model, which costs
+    more than the forecasts themselves.
+    """
+    chunks = [
+        keras.ops.convert_to_numpy(model(X[start : start + chunk_size], training=False))
+        for start in range(0, len(X), chunk_size)
+    ]
+    empty = np.zeros((0, len(scaling.mean)))
+    return scaling.inverse(np.concatenate(chunks) if chunks else empty)
+
+
+def run_trial(spec, params, fold, train_idx, test_idx, X, y, settings: TrialSettings) -> dict:
+    """Fit one trial on one fold's training samples and score it on the fold's test samples.
+
+    A pure function of picklable arguments, so that any joblib backend can run it.
+
+    Args:
+        spec: A zoo name or a picklable `build_fn(input_shape, output_dim, seed, **params)`.
+        params: Hyperparameters of `spec`.
+        fold: The fold's number (names its TensorBoard run `fold_{fold}`).
+        train_idx: Indices of the training samples.
+        test_idx: Indices of the test samples.
+        X: `(n, lookback, n_features)` inputs.
+        y: `(n, n_targets)` targets.
+        settings: The shared `TrialSettings`.
+
+    Returns:
+        A dict with `score` (on the original scale of `y`), `fit_time` (seconds), `n_train`
+        and `n_test`.
+    """
+    scorer, _, _ = get_scorer(settings.scoring)
+    run_dir = None if settings.log_dir is None else os.path.join(settings.log_dir, f"fold_{fold}")
+    callbacks = [] if run_dir is None else [keras.callbacks.TensorBoard(log_dir=run_dir)]
+    start = time.perf_counter()
+    model, scaling = fit_model(spec, params, X[train_idx], y[train_idx], settings, callbacks)
+    fit_time = time.perf_counter() - start
+    pred = predict_model(model, scaling, X[test_idx])
+    score = float(scorer(y[test_idx], pred))
+    if run_dir is not None:
+        _log_run(run_dir, _trial_hparams(spec, params), score, settings.epochs)
+    return {
+        "score": score,
+        "fit_time": fit_time,
+        "n_train": len(train_idx),
+        "n_test": len(test_idx),
+    }
+
+
+def _run_indexed(key, *args):
+    """`run_trial` tagged with its `(trial, fold)` key, for results arriving out of order."""
+    return key, run_trial(*args)
+
+
+def _hparam_value(value):
+    """A value the HParams plugin accepts: bool, int, float or str (tuples become strings)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+def _trial_hparams(spec, params) -> dict:
+    """The trial's hyperparameters for the HParams plugin, with its model under `model`."""
+    model = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
+    return {"model": model, **{name: _hparam_value(value) for name, value in params.items()}}
+
+
+def _log_run(run_dir, hparams, score, step) -> None:
+    writer = tf.summary.create_file_writer(run_dir)
+    with writer.as_default():
+        hp.hparams(hparams)
+        tf.summary.scalar("cv_score", score, step=step)
+    writer.close()
+
+
+def _log_config(log_dir, trials, scoring_name) -> None:
+    """Write the HParams experiment: every hyperparameter's values and the metrics."""
+    values = {}
+    for trial in trials:
+        for name, value in _trial_hparams(trial.spec, trial.params).items():
+            values.setdefault(name, set()).add(value)
+    hparams = []
+    for name, domain in sorted(values.items()):
+        kinds = {type(v) for v in domain}
+        if kinds == {int, float}:
+            domain, kinds = {float(v) for v in domain}, {float}
+        hparams.append(hp.HParam(name, hp.Discrete(domain) if len(kinds) == 1 else None))
+    metrics = [
+        hp.Metric("cv_score", display_name=f"CV {scoring_name}"),
+        hp.Metric("epoch_loss", group="train", display_name="train loss"),
+    ]
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        hp.hparams_config(hparams=hparams, metrics=metrics)
+    writer.close()
+
+
+def expand_candidates(candidates) -> list[Trial]:
+    """Trials of `{label: param_grid}` or `{label: (zoo_name_or_build_fn, param_grid)}`.
+
+    A label alone names a zoo model. Hyperparameter names are checked here, before training.
+
+    Raises:
+        ValueError: If there are no candidates, a zoo name or a hyperparameter is unknown.
+    """
+    if not isinstance(candidates, dict) or not candidates:
+        raise ValueError(
+            "candidates must be a non-empty dict {zoo_name: param_grid} or "
+            f"{{label: (build_fn, param_grid)}}. Received: candidates={candidates!r}"
+        )
+    trials = []
+    for label, value in candidates.items():
+        spec, grid = label, value
+        if (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and (isinstance(value[0], str) or callable(value[0]))
+        ):
+            spec, grid = value
+        for params in ParameterGrid(grid):
+            check_hyperparameters(spec, params, label)
+            trials.append(Trial(str(label), spec, dict(params)))
+    return trials
+
+
+def check_hyperparameters(spec, params, label="model") -> None:
+    """Check that `spec` (a zoo name or a build function) takes every name in `params`.
+
+    Raises:
+        ValueError: If the zoo name is unknown or a hyperparameter is not taken.
+    """
+    valid = _valid_params(spec, label)
+    unknown = [] if valid is None else sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"Unknown hyperparameters for candidate {label!r}; it takes {sorted(valid)}. "
+            f"Received: {unknown}"
+        )
+
+
+def _valid_params(spec, label) -> list[str] | None:
+    """Hyperparameter names `spec` takes, or None if it takes any (`**kwargs`)."""
+    if isinstance(spec, str):
+        if spec not in models.available():
+            raise ValueError(
+                f"Unknown zoo model for candidate {label!r}; available: {models.available()}, "
+                f"or give (build_fn, param_grid). Received: {spec!r}"
+            )
+        return list(models.hyperparameters(spec))
+    if not callable(spec):
+        raise ValueError(
+            f"A candidate is a zoo name or a build function. Received: {label!r}: {spec!r}"
+        )
+    parameters = list(inspect.signature(spec).parameters.values())
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return [p.name for p in parameters[_BUILD_ARGS:]]
+
+
+def check_xy(X, y) -> tuple[np.ndarray, np.ndarray, int]:
+    """Inputs `(n, lookback, n_features)` as float32 and targets as `(n, n_targets)`.
+
+    Returns:
+        `(X, y, y_ndim)`, where `y_ndim` is 1 if `y` was given as `(n,)`.
+
+    Raises:
+        ValueError: If the shapes or lengths do not fit, or a value is not finite.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 3:
+        raise ValueError(
+            f"X must be windows of shape (n, lookback, n_features). Received: X.shape={X.shape}"
+        )
+    if y is None:
+        raise ValueError("y is required unless X is a WindowSet. Received: y=None")
+    y = np.asarray(y, dtype=np.float64)
+    y_ndim = y.ndim
+    if y_ndim not in (1, 2) or len(y) != len(X):
+        raise ValueError(
+            "y must have shape (n,) or (n, n_targets) with n = len(X). "
+            f"Received: X.shape={X.shape}, y.shape={y.shape}"
+        )
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise ValueError("X and y must hold only finite values. Received: NaN or infinity")
+    return X, y.reshape(len(y), -1), y_ndim
+
+
+def check_settings(settings: TrialSettings) -> TrialSettings:
+    """`settings` after checking the epochs, batch size, learning rate and seed.
+
+    Raises:
+        ValueError: If one of them is out of range.
+    """
+    for name, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0)):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}. Received: {name}={value!r}")
+    if not settings.learning_rate > 0:
+        raise ValueError(
+            f"learning_rate must be > 0. Received: learning_rate={settings.learning_rate!r}"
+        )
+    return settings

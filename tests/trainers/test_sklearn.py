@@ -1,0 +1,82 @@
+"""Tests for ZooRegressor in metazoo.trainers.sklearn."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import cross_val_score
+from sklearn.utils import get_tags
+
+from metazoo.data import WalkForward
+from metazoo.trainers.sklearn import ZooRegressor
+
+FAST = {"epochs": 3, "batch_size": 16, "learning_rate": 1e-2}
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 6, 2)).astype("float32")
+    # a daily-return sized target: the fit sees it standardized, forecasts come back scaled
+    y = 1e-3 * (X[:, -1, 0] - 0.5 * X[:, -2, 1]) + 1e-5 * rng.normal(size=60)
+    return X, y
+
+
+def test_cross_val_score_on_windows(data):
+    X, y = data
+    model = ZooRegressor("mlp", hparams={"units": (4,)}, **FAST)
+    scores = cross_val_score(model, X, y, cv=WalkForward(n_splits=2))
+    assert scores.shape == (2,)
+    assert np.isfinite(scores).all()
+
+
+def test_get_params_and_clone_round_trip():
+    model = ZooRegressor("mlp", hparams={"units": (8,)}, epochs=2, seed=3)
+    params = model.get_params()
+    assert params == {
+        "model": "mlp",
+        "hparams": {"units": (8,)},
+        "epochs": 2,
+        "batch_size": 64,
+        "learning_rate": 1e-3,
+        "loss": "mse",
+        "seed": 3,
+        "verbose": 0,
+    }
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == params
+    assert clone(model.set_params(epochs=5)).epochs == 5
+
+
+def test_predictions_follow_the_shape_of_y(data):
+    X, y = data
+    model = ZooRegressor("mlp", hparams={"units": (4,)}, **FAST).fit(X, y)
+    assert model.predict(X[:5]).shape == (5,)
+    assert model.input_shape_ == (6, 2) and model.n_features_in_ == 2
+    assert abs(model.predict(X).mean() - y.mean()) < 1e-3  # mapped back to the scale of y
+    two = ZooRegressor("linear", **FAST).fit(X, np.stack([y, -y], axis=1))
+    assert two.predict(X[:5]).shape == (5, 2)
+
+
+def test_three_d_input_tag():
+    tags = get_tags(ZooRegressor())
+    assert tags.input_tags.three_d_array and not tags.input_tags.two_d_array
+    assert tags.estimator_type == "regressor"
+
+
+def test_invalid_input_is_refused(data):
+    X, y = data
+    with pytest.raises(NotFittedError):
+        ZooRegressor().predict(X)
+    with pytest.raises(
+        ValueError, match=r"\(n, lookback, n_features\). Received: X.shape=\(60, 6\)"
+    ):
+        ZooRegressor(**FAST).fit(X[..., 0], y)
+    with pytest.raises(ValueError, match=r"Received: X.shape=\(60, 6, 2\), y.shape=\(59,\)"):
+        ZooRegressor(**FAST).fit(X, y[1:])
+    with pytest.raises(ValueError, match=r"it takes \['activation', 'dropout', 'units'\]"):
+        ZooRegressor("mlp", hparams={"width": 3}).fit(X, y)
+    with pytest.raises(ValueError, match=r"Unknown zoo model .*Received: 'lstmm'"):
+        ZooRegressor("lstmm").fit(X, y)
+    with pytest.raises(ValueError, match=r"batch_size must be an int >= 1. Received: batch_size=0"):
+        ZooRegressor(batch_size=0).fit(X, y)
