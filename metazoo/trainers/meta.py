@@ -230,6 +230,8 @@ class GradientMetaLearner(keras.Model):
 
 
 def _check_batch(data):
+    if isinstance(data, (tuple, list)) and 1 <= len(data) <= 3 and all(d is None for d in data[1:]):
+        data = data[0]  # train_on_batch(batch) and friends wrap the batch as (x, None, None)
     if not isinstance(data, (tuple, list)) or len(data) != 4:
         raise ValueError(
             "Meta-learners train on meta-batches (support_x, support_y, query_x, query_y). "

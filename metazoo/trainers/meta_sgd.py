@@ -28,8 +28,8 @@ class MetaSGD(GradientMetaLearner):
 
     The inner step is `w - alpha * grad` with `alpha` a trainable tensor shaped like `w`,
     initialized to `inner_lr` and kept within `lr_bounds` after every outer step. Learned
-    rates are saved with the model; `keras.callbacks.TensorBoard(histogram_freq=1)` shows
-    their distribution (variables named `inner_lr_...`).
+    rates are saved with the model; `metazoo.callbacks.InnerLearningRates(log_dir)` shows
+    their distribution in TensorBoard.
 
     Args:
         model: the base network.

@@ -1,0 +1,5 @@
+"""Callbacks for watching meta-learning in TensorBoard."""
+
+from metazoo.callbacks.meta import InnerLearningRates
+
+__all__ = ["InnerLearningRates"]
