@@ -88,7 +88,10 @@ def meta_batch_dataset(
             yield tuple(check_meta_batch(sample(rng)))
             count += 1
 
+    # Episodes are re-batched by a `batch` op so that `tf.distribute` can split a meta-batch's
+    # tasks across replicas; the meta-batches themselves are unchanged.
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    dataset = dataset.unbatch().batch(example.n_tasks, drop_remainder=True)
     if n_batches is not None:  # lets Keras know the epoch length
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(int(n_batches)))
     return dataset

@@ -109,13 +109,15 @@ class GradientMetaLearner(keras.Model):
         return weights, first_loss
 
     def task_losses(self, weights, task, steps, training=True):
-        """Losses of one task: query after adaptation, support before, query before."""
+        """One task's query loss after adaptation, support loss before, query loss before,
+        and the adapted query predictions."""
         support_x, support_y, query_x, query_y = task
         loss_fn = resolve_loss(self.loss)
         fast, support_loss = self.adapt_weights(weights, support_x, support_y, steps, training)
-        query_after = mean_loss(loss_fn, query_y, self.forward(fast, query_x, training))
+        query_pred = self.forward(fast, query_x, training)
+        query_after = mean_loss(loss_fn, query_y, query_pred)
         query_before = mean_loss(loss_fn, query_y, self.forward(weights, query_x, training))
-        return query_after, support_loss, ops.stop_gradient(query_before)
+        return query_after, support_loss, ops.stop_gradient(query_before), query_pred
 
     def map_tasks(self, function, batch):
         """Apply `function(task)` to every task of a meta-batch; stack its outputs (any
@@ -139,43 +141,64 @@ class GradientMetaLearner(keras.Model):
 
     # -- Keras steps -----------------------------------------------------------------------
     def meta_gradients(self, batch):
-        """Meta-loss, per-task losses and gradients for `self.trainable_variables`."""
+        """Meta-loss, per-task results `(support_loss, query_loss_before, query_pred)` and
+        gradients for `self.trainable_variables`."""
         variables = self.trainable_variables
         with tf.GradientTape() as tape:
             weights = self.meta_parameters()
-            after, support, before = self.map_tasks(
+            after, *results = self.map_tasks(
                 lambda task: self.task_losses(weights, task, self.inner_steps), batch
             )
             loss = ops.mean(after)
-            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
-        return loss, (support, before), tape.gradient(scaled, variables)
+            scaled = loss * replica_scale()
+        return loss, results, tape.gradient(scaled, variables)
 
     def train_step(self, data):
         batch = _check_batch(data)
         # Forward: inner loops on the support sets, query losses of the fast weights.
-        loss, (support, before), gradients = self.meta_gradients(batch)
+        loss, results, gradients = self.meta_gradients(batch)
         # Outer update of the meta-parameters.
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
         # Metrics.
         self.grad_norm_tracker.update_state(tf.linalg.global_norm(gradients))
-        logs = self._report(batch, loss, support, before)
+        logs = self._report(batch, loss, *results)
         return logs | {"meta_grad_norm": self.grad_norm_tracker.result()}
 
     def test_step(self, data):
         batch = _check_batch(data)
         weights = self.meta_parameters()
-        after, support, before = self.map_tasks(
+        after, *results = self.map_tasks(
             lambda task: self.task_losses(weights, task, self.eval_inner_steps, training=False),
             batch,
         )
-        return self._report(batch, ops.mean(after), support, before)
+        return self._report(batch, ops.mean(after), *results)
 
-    def _report(self, batch, loss, support, before):
-        n_tasks = ops.shape(batch[0])[0]
-        update_loss_tracker(self, loss, n_tasks)
+    def _report(self, batch, loss, support, before, query_pred):
+        """Update the trackers and the compiled metrics (on adapted query predictions)."""
+        update_loss_tracker(self, loss, ops.shape(batch[0])[0])
         self.support_tracker.update_state(ops.mean(support))
         self.before_tracker.update_state(ops.mean(before))
-        return {m.name: m.result() for m in self.metrics if m is not self.grad_norm_tracker}
+        query_y = batch[3]
+        flat = (-1, *query_y.shape[2:])
+        logs = self.compute_metrics(None, ops.reshape(query_y, flat), ops.reshape(query_pred, flat))
+        return {k: v for k, v in logs.items() if k != self.grad_norm_tracker.name}
+
+    def compile(self, optimizer="adam", loss="mse", metrics=None, **kwargs):
+        """Keras `compile`; `loss` drives both loops and `metrics` are computed on the
+        adapted query predictions."""
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        # Build the compiled loss and metrics now, on one dummy target: Keras would otherwise
+        # build them by tracing the model with an (x, y) batch, which a meta-batch is not.
+        example = ops.zeros((1, *self.model.output_shape[1:]), dtype=self.compute_dtype)
+        self.compute_loss(y=example, y_pred=example)
+        self.compute_metrics(None, example, example)
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.optimizer is not None:
+            self.optimizer.build(self.trainable_variables)
 
     def call(self, x, training=False):
         """The base model with the meta-parameters (no adaptation)."""
@@ -227,6 +250,12 @@ class GradientMetaLearner(keras.Model):
     def from_config(cls, config):
         model = keras.saving.deserialize_keras_object(config.pop("model"))
         return cls(model, **config)
+
+
+def replica_scale():
+    """`1 / replicas`: optimizers sum gradients across replicas, and each replica's loss is
+    the mean over its own share of the meta-batch's tasks."""
+    return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def _check_batch(data):

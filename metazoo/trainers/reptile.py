@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from metazoo.trainers.common import mean_loss, resolve_loss
-from metazoo.trainers.meta import GradientMetaLearner
+from metazoo.trainers.meta import GradientMetaLearner, replica_scale
 
 
 @keras.saving.register_keras_serializable(package="metazoo")
@@ -37,11 +37,13 @@ class Reptile(GradientMetaLearner):
             y = ops.concatenate([support_y, query_y], axis=0)
             fast, before = self.adapt_weights(weights, x, y, self.inner_steps)
             after = self.inner_loss(fast, x, y)
-            return fast, after, before, self.inner_loss(weights, query_x, query_y)
+            query_pred = self.forward(fast, query_x)
+            return fast, after, before, self.inner_loss(weights, query_x, query_y), query_pred
 
-        fast, after, support, before = self.map_tasks(per_task, batch)
-        gradients = [w - ops.mean(f, axis=0) for w, f in zip(weights, fast, strict=True)]
-        return ops.mean(after), (support, before), gradients
+        fast, after, support, before, query_pred = self.map_tasks(per_task, batch)
+        scale = replica_scale()
+        gradients = [(w - ops.mean(f, axis=0)) * scale for w, f in zip(weights, fast, strict=True)]
+        return ops.mean(after), (support, before, query_pred), gradients
 
     def inner_loss(self, weights, x, y):
         return mean_loss(resolve_loss(self.loss), y, self.forward(weights, x))

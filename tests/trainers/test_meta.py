@@ -1,4 +1,8 @@
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -36,7 +40,7 @@ def _gradients_of(learner, gradients, variables):
 
 
 def _meta_loss(learner, weights, batch, steps):
-    after, _, _ = learner.map_tasks(lambda task: learner.task_losses(weights, task, steps), batch)
+    after, *_ = learner.map_tasks(lambda task: learner.task_losses(weights, task, steps), batch)
     return float(tf.reduce_mean(after))
 
 
@@ -337,3 +341,16 @@ def test_maml_adapts_better_than_scratch_and_pooled_training_on_ar_tasks():
     )
     bayes = float(np.mean(params["bayes_mse"]))
     assert bayes < adapted < 0.95 * min(scratch, pool), (adapted, scratch, pool, bayes)
+
+
+@pytest.mark.slow
+def test_two_replicas_give_the_same_meta_update_as_one_device():
+    script = Path(__file__).with_name("distributed_step.py")
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True
+    )
+    found = re.search(r"difference=(\S+) moved=(\S+) losses=(\S+),(\S+)", done.stdout)
+    assert found, done.stdout + done.stderr
+    difference, moved, single, mirrored = map(float, found.groups())
+    assert moved > 1e-3  # the update is not empty
+    assert difference < 1e-6 and single == pytest.approx(mirrored, rel=1e-6)
