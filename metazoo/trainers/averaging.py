@@ -21,14 +21,17 @@ class ModelAveraging(keras.Model):
     diverse as if trained alone. The weighting decides `w`:
 
     * `"uniform"`: `w_i = 1 / M`.
-    * `"inverse_error"`: `w_i` proportional to `1 / val_loss_i ** power`, from each member's
-      loss on `validation_data` at the end of `fit` (so validation data steer the weights:
-      judge the ensemble on a later test period).
+    * `"inverse_error"`: `w_i` proportional to `1 / loss_i ** power`, each member's loss on
+      `validation_data` evaluated at the end of `fit` (so validation data steer the
+      weights: judge the ensemble on a later test period). `set_weights_from_errors`
+      recomputes them on any held-out data.
     * `"stacking"`: before training on all the data, members are trained on the training
       folds of `cv` (time-ordered, e.g. `metazoo.data.WalkForward`) and predict its test
       folds; weights are fitted to those out-of-fold forecasts by non-negative least squares
       (`stacker="nnls"`) or ridge regression with an intercept (`stacker="ridge"`).
-      Needs array inputs. scikit-learn's `StackingRegressor` refuses walk-forward folds,
+      Needs array inputs. Fold models are fresh copies of the members (new initial
+      weights), trained with `fit`'s epochs and batch size but without its callbacks or
+      validation data. The splitter itself is not saved with the model. scikit-learn's `StackingRegressor` refuses walk-forward folds,
       which do not partition the samples; this does not.
     * `"learned"`: `w = softmax(logits)` with logits trained by gradient descent on the
       ensemble loss while the members train. With `joint=True` the ensemble loss also
@@ -156,22 +159,31 @@ class ModelAveraging(keras.Model):
             groups: sample times for a panel, passed to the stacking splitter.
             **kwargs: as `keras.Model.fit`.
         """
+        if self.weighting == "inverse_error" and kwargs.get("validation_data") is None:
+            raise ValueError(
+                "weighting='inverse_error' needs validation_data in fit (the members' errors on "
+                "it set the weights). Received: validation_data=None"
+            )
         if self.weighting == "stacking":
             self.set_weights_from_stacking(x, y, groups=groups, fit_kwargs=kwargs)
         history = super().fit(x, y, **kwargs)
         if self.weighting == "inverse_error":
-            self._weights_from_validation(history)
+            self.set_weights_from_errors(kwargs["validation_data"])
         return history
 
     # -- weightings ------------------------------------------------------------------------
-    def _weights_from_validation(self, history):
-        names = [f"val_member_{i}_loss" for i in range(len(self.members))]
-        if not all(name in history.history for name in names):
-            raise ValueError(
-                "weighting='inverse_error' needs validation_data (or validation_split) in fit. "
-                f"Received logs: {sorted(history.history)}"
-            )
-        errors = np.array([history.history[name][-1] for name in names], dtype="float64")
+    def set_weights_from_errors(self, x, y=None):
+        """Set inverse-error weights from each member's loss on held-out data, as the members
+        are now (after any `EarlyStopping(restore_best_weights=True)`).
+
+        Args:
+            x: inputs, an `(x, y)` tuple, or a `tf.data.Dataset` of `(x, y)` batches.
+            y: targets, when `x` holds only inputs.
+        """
+        if isinstance(x, tuple) and y is None:
+            x, y = x[0], x[1]
+        logs = self.evaluate(x, y, verbose=0, return_dict=True)
+        errors = np.array([logs[f"member_{i}_loss"] for i in range(len(self.members))])
         self.member_weights.assign(inverse_error_weights(errors, self.power))
 
     def set_weights_from_stacking(self, x, y, groups=None, fit_kwargs=None):

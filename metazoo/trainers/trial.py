@@ -27,7 +27,7 @@ from tensorboard.plugins.hparams import api as hp
 from metazoo import models
 from metazoo.metrics.forecast import get_scorer
 
-__all__ = ["TargetScaling", "Trial", "TrialSettings", "run_trial"]
+__all__ = ["TargetScaling", "Trial", "TrialSettings", "fit_model", "predict_model", "run_trial"]
 
 MIN_TRAIN, MIN_TEST = 2, 1
 PREDICT_CHUNK = 1024
