@@ -147,9 +147,10 @@ class ModelAveraging(keras.Model):
         return self._report(x, y, y_pred, sample_weight, loss, member_losses)
 
     def _report(self, x, y, y_pred, sample_weight, loss, member_losses):
+        batch_size = ops.shape(y_pred)[0]
         for tracker, value in zip(self.member_trackers, member_losses, strict=True):
-            tracker.update_state(value)
-        update_loss_tracker(self, loss, ops.shape(y_pred)[0])
+            tracker.update_state(value, sample_weight=batch_size)
+        update_loss_tracker(self, loss, batch_size)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def fit(self, x=None, y=None, *, groups=None, **kwargs):

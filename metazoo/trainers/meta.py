@@ -175,9 +175,10 @@ class GradientMetaLearner(keras.Model):
 
     def _report(self, batch, loss, support, before, query_pred):
         """Update the trackers and the compiled metrics (on adapted query predictions)."""
-        update_loss_tracker(self, loss, ops.shape(batch[0])[0])
-        self.support_tracker.update_state(ops.mean(support))
-        self.before_tracker.update_state(ops.mean(before))
+        n_tasks = ops.shape(batch[0])[0]
+        update_loss_tracker(self, loss, n_tasks)
+        self.support_tracker.update_state(ops.mean(support), sample_weight=n_tasks)
+        self.before_tracker.update_state(ops.mean(before), sample_weight=n_tasks)
         query_y = batch[3]
         flat = (-1, *query_y.shape[2:])
         logs = self.compute_metrics(None, ops.reshape(query_y, flat), ops.reshape(query_pred, flat))
