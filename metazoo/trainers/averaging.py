@@ -100,7 +100,7 @@ class ModelAveraging(keras.Model):
         """The current combination weights `(M,)`."""
         if self.weighting == "learned":
             return ops.softmax(self.weight_logits)
-        return ops.convert_to_tensor(self.member_weights)
+        return tf.convert_to_tensor(self.member_weights.value)
 
     def member_predictions(self, x, training=False):
         """Stacked member outputs `(M, batch, output_dim)`."""

@@ -201,6 +201,11 @@ class GradientMetaLearner(keras.Model):
         if self.optimizer is not None:
             self.optimizer.build(self.trainable_variables)
 
+    def fit(self, x=None, *args, shuffle=False, **kwargs):
+        """Keras `fit` on meta-batches; `shuffle` defaults to False because meta-batch
+        datasets are already sampled at random."""
+        return super().fit(x, *args, shuffle=shuffle, **kwargs)
+
     def call(self, x, training=False):
         """The base model with the meta-parameters (no adaptation)."""
         return self.model(x, training=training)

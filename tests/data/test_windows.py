@@ -296,3 +296,21 @@ def test_too_few_rows_message_states_the_exact_minimum(feature, warmup):
     short = load_prices(make_prices(need - 1, symbols=("AAA",)))
     with pytest.raises(ValueError, match=f"at least {need} rows per symbol"):
         make_windows(short, lookback, horizon, features=[feature])
+
+
+def test_target_scaling_uses_training_statistics_and_inverts():
+    windows = make_windows(
+        load_prices(make_prices(80)), lookback=3, horizon=2, features=["log_return"]
+    )
+    train, test = windows[: len(windows) // 2], windows[len(windows) // 2 :]
+    scaler = WindowScaler(scale_targets=True).fit(train)
+    scaled_train, scaled_test = scaler.transform(train), scaler.transform(test)
+    np.testing.assert_allclose(scaled_train.y.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(scaled_train.y.std(axis=0), 1.0, atol=1e-4)
+    np.testing.assert_allclose(
+        scaled_test.y, (test.y - train.y.mean(0)) / train.y.std(0), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(scaler.inverse_targets(scaled_test.y), test.y, rtol=1e-4, atol=1e-7)
+    plain = WindowScaler().fit(train)
+    np.testing.assert_array_equal(plain.transform(test).y, test.y)
+    np.testing.assert_array_equal(plain.inverse_targets(test.y), test.y)
