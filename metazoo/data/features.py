@@ -157,7 +157,7 @@ def compute_features(frame: pd.DataFrame, features=None) -> pd.DataFrame:
     Raises:
         ValueError: for an unknown feature or one whose fields a symbol lacks.
     """
-    _check_sorted(frame)
+    check_sorted(frame)
     names = available_features(frame) if features is None else list(features)
     if not names:
         raise ValueError("features must name at least one feature. Received: features=[]")
@@ -209,7 +209,7 @@ def compute_targets(
         raise ValueError(f"target must be one of {TARGETS}. Received: target={target!r}")
     if int(horizon) != horizon or horizon < 1:
         raise ValueError(f"horizon must be an integer >= 1. Received: horizon={horizon}")
-    _check_sorted(frame)
+    check_sorted(frame)
     returns = frame.groupby("symbol", sort=False)["close"].transform(lambda c: np.log(c).diff())
     ahead = pd.concat(
         [
@@ -231,7 +231,8 @@ def compute_targets(
     return out
 
 
-def _check_sorted(frame: pd.DataFrame) -> None:
+def check_sorted(frame: pd.DataFrame) -> None:
+    """Refuse a frame that is not a validated long price frame with rows in date order."""
     missing = [c for c in ("date", "symbol", "close") if c not in frame.columns]
     if missing:
         raise ValueError(

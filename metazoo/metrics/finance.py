@@ -1,0 +1,394 @@
+"""Financial metrics: variance-forecast loss, IC per period, strategy statistics, VaR tests.
+
+Conventions, used throughout `metazoo.metrics` and `metazoo.backtest`:
+
+- Strategy returns are daily *simple* returns, one per period, as an array or a pandas
+  Series indexed by date. Annualized figures use the arithmetic mean:
+  `annualized_return = mean(r) * periods_per_year` (no compounding).
+- `max_drawdown` is the worst fall of the compounded equity curve `cumprod(1 + r)` (started at
+  1) from its running peak, as a *negative* fraction: `-0.25` is a 25% fall, `0.0` none.
+- Value at Risk is a *positive loss fraction*: a 1% VaR of `0.03` says a loss worse than 3%
+  (a return below `-0.03`) happens on 1% of days. `alpha` is the tail probability (0.01 for
+  a 99% VaR).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from metazoo.metrics.forecast import _check_pair, _pearson
+
+__all__ = [
+    "annualized_return",
+    "annualized_volatility",
+    "ic_by_period",
+    "icir",
+    "kupiec_pof",
+    "max_drawdown",
+    "qlike",
+    "sharpe_ratio",
+    "strategy_summary",
+    "turnover",
+    "var_breaches",
+    "var_report",
+]
+
+_IC_METHODS = ("pearson", "spearman")
+
+
+def qlike(var_true, var_pred, floor: float = 1e-12) -> float:
+    """QLIKE loss of variance forecasts (lower is better; 0 for a perfect forecast).
+
+    The mean of `v / h - log(v / h) - 1` over all entries, for realized variance `v` and
+    forecast `h` (Patton 2011). It is robust to noise in the variance proxy (such as squared
+    returns) and punishes under-forecasts more than over-forecasts.
+
+    A realized variance of zero (an unchanged close) would make the loss infinite, so `v` is
+    raised to `floor` first. On such an entry the loss is then `log(h / floor) - 1` to a
+    very good approximation, large but finite, and the *difference* between two forecasts
+    `h1, h2` is `log(h1 / h2)` whatever the floor, so it does not change how models rank.
+
+    Args:
+        var_true: Realized variances, any shape, >= 0.
+        var_pred: Variance forecasts of the same shape, > 0.
+        floor: Positive lower bound applied to `var_true`.
+
+    Returns:
+        The mean loss, a float >= 0.
+
+    Raises:
+        ValueError: If the shapes differ, a value is not finite, a realized variance is
+            negative or a forecast is not positive.
+
+    References:
+        Patton, A. J. (2011). Volatility forecast comparison using imperfect volatility
+        proxies. Journal of Econometrics, 160(1), 246-256.
+    """
+    true, pred = _check_pair(var_true, var_pred)
+    if not isinstance(floor, Real) or not floor > 0:
+        raise ValueError(f"floor must be a positive number. Received: floor={floor!r}")
+    if np.any(true < 0):
+        raise ValueError(
+            "var_true must hold variances >= 0. "
+            f"Received: {int(np.count_nonzero(true < 0))} negative value(s), min={true.min()}"
+        )
+    if np.any(pred <= 0):
+        raise ValueError(
+            "var_pred must hold positive variance forecasts (QLIKE takes their log). "
+            f"Received: {int(np.count_nonzero(pred <= 0))} value(s) <= 0, min={pred.min()}"
+        )
+    ratio = np.maximum(true, floor) / pred
+    return float(np.mean(ratio - np.log(ratio) - 1.0))
+
+
+def ic_by_period(y_true, y_pred, periods, method: str = "pearson") -> pd.Series:
+    """Information coefficient computed separately within each period (e.g. each date).
+
+    With one forecast per asset and date and `periods` the dates, this is the cross-sectional
+    IC series whose mean and `icir` summarize a ranking signal.
+
+    Periods with fewer than 3 samples, or where the targets or the forecasts are constant,
+    have no meaningful correlation and are dropped from the result.
+
+    Args:
+        y_true: `(n,)` targets.
+        y_pred: `(n,)` forecasts.
+        periods: `(n,)` period label of each sample (dates, ints, strings).
+        method: `"pearson"` (IC) or `"spearman"` (rank IC, average ranks for ties).
+
+    Returns:
+        Series of the IC of each kept period, indexed by the sorted period labels, named `ic`.
+
+    Raises:
+        ValueError: If the inputs are not 1-D of one length, not finite, or `method` is unknown.
+    """
+    if method not in _IC_METHODS:
+        raise ValueError(f"method must be one of {_IC_METHODS}. Received: method={method!r}")
+    true, pred = _check_pair(y_true, y_pred)
+    labels = np.asarray(periods)
+    if np.ndim(y_true) != 1 or labels.shape != true.shape:
+        raise ValueError(
+            "y_true, y_pred and periods must be 1-D with one entry per sample. "
+            f"Received: y_true.shape={np.shape(y_true)}, periods.shape={labels.shape}"
+        )
+    frame = pd.DataFrame({"true": true, "pred": pred, "period": labels})
+    if method == "spearman":
+        ranks = frame.groupby("period")[["true", "pred"]].rank(method="average")
+        frame[["true", "pred"]] = ranks
+    values = {}
+    for period, group in frame.groupby("period", sort=True):
+        if len(group) >= 3:
+            values[period] = _pearson(group["true"].to_numpy(), group["pred"].to_numpy())
+    out = pd.Series(values, name="ic", dtype="float64")
+    out.index.name = "period"
+    return out.dropna()
+
+
+def icir(ic_series) -> float:
+    """Information ratio of an IC series: `mean / std` (ddof=1), NaN entries ignored.
+
+    Args:
+        ic_series: ICs per period, e.g. from `ic_by_period` (array or Series).
+
+    Returns:
+        The ratio; NaN if the ICs do not vary (zero standard deviation).
+
+    Raises:
+        ValueError: If fewer than 2 finite ICs remain, or an IC is infinite.
+    """
+    values = np.asarray(ic_series, dtype=np.float64).reshape(-1)
+    if np.isinf(values).any():
+        raise ValueError(f"ICs must be finite or NaN. Received: {values[np.isinf(values)]}")
+    values = values[~np.isnan(values)]
+    if values.size < 2:
+        raise ValueError(
+            f"icir needs at least 2 non-NaN ICs. Received: {values.size} after dropping NaN"
+        )
+    if np.ptp(values) == 0:
+        return float("nan")
+    return float(values.mean() / values.std(ddof=1))
+
+
+def _check_returns(returns, name: str = "returns", minimum: int = 1) -> np.ndarray:
+    """Finite 1-D float64 returns, at least `minimum` of them."""
+    values = np.asarray(returns, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D, one return per period. Received: shape={values.shape}"
+        )
+    if values.size < minimum:
+        raise ValueError(f"{name} needs at least {minimum} value(s). Received: {values.size}")
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise ValueError(
+            f"{name} must hold only finite values. Received: {bad} NaN or infinite value(s)"
+        )
+    return values
+
+
+def _check_periods(periods_per_year) -> float:
+    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, Real):
+        raise ValueError(f"periods_per_year must be a number. Received: {periods_per_year!r}")
+    if not periods_per_year > 0:
+        raise ValueError(f"periods_per_year must be > 0. Received: {periods_per_year!r}")
+    return float(periods_per_year)
+
+
+def annualized_return(returns, periods_per_year: float = 252) -> float:
+    """Arithmetic annualized return: `mean(returns) * periods_per_year`.
+
+    Args:
+        returns: `(n_periods,)` daily simple returns (log returns give the annual log return).
+        periods_per_year: Periods in a year (252 trading days).
+
+    Returns:
+        The annualized mean return.
+    """
+    return float(_check_returns(returns).mean() * _check_periods(periods_per_year))
+
+
+def annualized_volatility(returns, periods_per_year: float = 252) -> float:
+    """Annualized volatility: `std(returns, ddof=1) * sqrt(periods_per_year)`.
+
+    Args:
+        returns: `(n_periods,)` daily returns, at least 2.
+        periods_per_year: Periods in a year.
+
+    Returns:
+        The annualized standard deviation.
+    """
+    values = _check_returns(returns, minimum=2)
+    return float(values.std(ddof=1) * np.sqrt(_check_periods(periods_per_year)))
+
+
+def sharpe_ratio(returns, risk_free: float = 0.0, periods_per_year: float = 252) -> float:
+    """Annualized Sharpe ratio of daily returns over a risk-free rate.
+
+    `mean(r - rf) / std(r - rf, ddof=1) * sqrt(periods_per_year)` with the daily rate
+    `rf = risk_free / periods_per_year`.
+
+    Args:
+        returns: `(n_periods,)` daily simple returns, at least 2.
+        risk_free: Annual risk-free rate (0.02 for 2%).
+        periods_per_year: Periods in a year.
+
+    Returns:
+        The Sharpe ratio; NaN if the returns do not vary.
+    """
+    periods = _check_periods(periods_per_year)
+    excess = _check_returns(returns, minimum=2) - float(risk_free) / periods
+    if np.ptp(excess) == 0:
+        return float("nan")
+    return float(excess.mean() / excess.std(ddof=1) * np.sqrt(periods))
+
+
+def max_drawdown(returns) -> float:
+    """Largest fall of the compounded equity curve from its running peak.
+
+    The equity curve starts at 1 before the first return and is `cumprod(1 + returns)`, so
+    a loss on the first day counts.
+
+    Args:
+        returns: `(n_periods,)` daily simple returns, each >= -1.
+
+    Returns:
+        A fraction in `[-1, 0]`: `-0.25` for a 25% fall, `0.0` if equity never fell.
+
+    Raises:
+        ValueError: If a return is below -1 (more than the whole stake lost).
+    """
+    values = _check_returns(returns)
+    if np.any(values < -1):
+        raise ValueError(
+            f"Simple returns cannot be below -1. Received: min(returns)={values.min()}"
+        )
+    equity = np.concatenate([[1.0], np.cumprod(1.0 + values)])
+    peak = np.maximum.accumulate(equity)
+    return float(np.min(equity / peak - 1.0))
+
+
+def turnover(positions, periods_per_year: float | None = None) -> float:
+    """Mean daily turnover: over days, the mean of the summed `abs(position change)`.
+
+    The book starts flat, so the first day's turnover is the size of the first positions
+    (as `metazoo.backtest.backtest` charges entry costs). NaN positions count as flat (0).
+
+    Args:
+        positions: `(n_days, n_assets)` DataFrame of positions (dates x symbols), or a Series
+            or 1-D array for one asset.
+        periods_per_year: If given, the result is annualized (multiplied by it).
+
+    Returns:
+        Mean daily (or annual) turnover, in units of the positions (1.0 = 100% of capital).
+    """
+    values = np.nan_to_num(np.asarray(positions, dtype=np.float64), nan=0.0)
+    values = values.reshape(len(values), -1) if values.ndim == 1 else values
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise ValueError(
+            "positions must be (n_days, n_assets) or (n_days,) with n_days >= 1. "
+            f"Received: shape={np.shape(positions)}"
+        )
+    if np.isinf(values).any():
+        raise ValueError("positions must be finite or NaN. Received: an infinite position")
+    changes = np.abs(np.diff(values, axis=0, prepend=0.0)).sum(axis=1)
+    scale = 1.0 if periods_per_year is None else _check_periods(periods_per_year)
+    return float(changes.mean() * scale)
+
+
+def strategy_summary(returns, positions=None, periods_per_year: float = 252) -> dict:
+    """The usual statistics of a daily strategy return series.
+
+    Args:
+        returns: `(n_periods,)` daily simple (net) returns, at least 2.
+        positions: Optional positions for `turnover` (same days).
+        periods_per_year: Periods in a year.
+
+    Returns:
+        Dict with `n_periods`, `total_return` (compounded), `annualized_return`,
+        `annualized_volatility`, `sharpe_ratio`, `max_drawdown`, `hit_rate` (share of
+        periods with a positive return) and, with positions, `turnover` (mean daily).
+    """
+    values = _check_returns(returns, minimum=2)
+    summary = {
+        "n_periods": int(values.size),
+        "total_return": float(np.prod(1.0 + values) - 1.0),
+        "annualized_return": annualized_return(values, periods_per_year),
+        "annualized_volatility": annualized_volatility(values, periods_per_year),
+        "sharpe_ratio": sharpe_ratio(values, periods_per_year=periods_per_year),
+        "max_drawdown": max_drawdown(values),
+        "hit_rate": float(np.mean(values > 0)),
+    }
+    if positions is not None:
+        summary["turnover"] = turnover(positions)
+    return summary
+
+
+def var_breaches(returns, var) -> np.ndarray:
+    """Days whose loss exceeds the Value at Risk: `returns < -var`.
+
+    Args:
+        returns: `(n,)` realized returns over the VaR's period.
+        var: VaR forecasts as positive loss fractions, `(n,)` or a scalar.
+
+    Returns:
+        `(n,)` boolean array, True on a breach.
+
+    Raises:
+        ValueError: If a VaR is negative (pass losses, not return quantiles), the shapes
+            differ or a value is not finite.
+    """
+    values = _check_returns(returns)
+    var = np.broadcast_to(np.asarray(var, dtype=np.float64), values.shape)
+    var = _check_returns(var.copy(), name="var")
+    if np.any(var < 0):
+        raise ValueError(
+            "var must be a positive loss fraction (0.02 for a 2% loss), not a return "
+            f"quantile. Received: min(var)={var.min()}"
+        )
+    return values < -var
+
+
+def kupiec_pof(n_breaches: int, n_obs: int, alpha: float) -> tuple[float, float]:
+    """Kupiec's proportion-of-failures test of a VaR's breach rate.
+
+    Likelihood ratio of the expected breach rate `alpha` against the observed rate
+    `p = x / n`: `LR = -2 [ (n - x) log(1 - alpha) + x log(alpha)
+    - (n - x) log(1 - p) - x log(p) ]`, with `0 log 0 = 0` so that 0 and `n` breaches give
+    finite values. Under a correct VaR, LR is chi-square with 1 degree of freedom.
+
+    Args:
+        n_breaches: Number of breaches `x`, `0 <= x <= n`.
+        n_obs: Number of days `n`, >= 1.
+        alpha: Expected breach probability, in (0, 1) (0.01 for a 99% VaR).
+
+    Returns:
+        `(lr, p_value)`; a small p-value rejects the VaR's coverage.
+
+    References:
+        Kupiec, P. H. (1995). Techniques for verifying the accuracy of risk measurement
+        models. The Journal of Derivatives, 3(2), 73-84.
+    """
+    for name, value, minimum in (("n_obs", n_obs, 1), ("n_breaches", n_breaches, 0)):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}. Received: {name}={value!r}")
+    if n_breaches > n_obs:
+        raise ValueError(
+            f"n_breaches cannot exceed n_obs. Received: n_breaches={n_breaches}, n_obs={n_obs}"
+        )
+    if not isinstance(alpha, Real) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1). Received: alpha={alpha!r}")
+    x, n = int(n_breaches), int(n_obs)
+    rate = x / n
+    null = special.xlogy(x, alpha) + special.xlog1py(n - x, -alpha)
+    observed = special.xlogy(x, rate) + special.xlog1py(n - x, -rate)
+    lr = max(0.0, float(-2.0 * (null - observed)))  # >= 0 up to rounding
+    return lr, float(stats.chi2.sf(lr, df=1))
+
+
+def var_report(returns, var, alpha: float) -> dict:
+    """Breach statistics and Kupiec test of VaR forecasts.
+
+    Args:
+        returns: `(n,)` realized returns, finite.
+        var: `(n,)` or scalar VaR as positive loss fractions (see `var_breaches`).
+        alpha: Tail probability the VaR was made for.
+
+    Returns:
+        Dict with `n_obs`, `n_breaches`, `breach_rate`, `expected_rate` (alpha), `lr` and
+        `p_value` (from `kupiec_pof`).
+    """
+    breaches = var_breaches(returns, var)
+    n_breaches, n_obs = int(breaches.sum()), int(breaches.size)
+    lr, p_value = kupiec_pof(n_breaches, n_obs, alpha)
+    return {
+        "n_obs": n_obs,
+        "n_breaches": n_breaches,
+        "breach_rate": n_breaches / n_obs,
+        "expected_rate": float(alpha),
+        "lr": lr,
+        "p_value": p_value,
+    }
