@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from metazoo import data
+from metazoo.experiment.command import add_run_parser, run_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     summary = commands.add_parser("data", help="summarize a price data set")
-    run = commands.add_parser("run", help="run the experiment on market data")
+    run = commands.add_parser(
+        "tasks", help="summarize the windows and the meta-learning tasks of a data set"
+    )
     for sub in (summary, run):
         sub.add_argument(
             "--data", help="CSV file of prices (long or wide); default: the bundled markets"
@@ -41,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--support-size", type=int, default=20, help="samples to adapt on (K)")
     run.add_argument("--seed", type=int, default=0, help="random seed")
+    add_run_parser(commands)
     return parser
 
 
@@ -77,7 +81,7 @@ def _data_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return table.round(4)
 
 
-def _run(args) -> None:
+def _tasks(args) -> None:
     frame = _load(args)
     print("Data\n" + _data_summary(frame).to_string() + "\n")
     windows = data.make_windows(
@@ -112,8 +116,10 @@ def main(argv=None) -> int:
     try:
         if args.command == "data":
             print(_data_summary(_load(args)).to_string())
+        elif args.command == "tasks":
+            _tasks(args)
         else:
-            _run(args)
+            run_command(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"metazoo: error: {error}", file=sys.stderr)
         return 2

@@ -17,8 +17,8 @@ def test_data_summary_lists_bundled_instruments(capsys):
     assert "open, high, low, volume" in out  # WTI's unavailable fields are shown
 
 
-def test_run_summarizes_windows_and_task_split(capsys):
-    assert cli.main(["run", "--horizon", "5", "--test-start", "2016-01-01"]) == 0
+def test_tasks_summarizes_windows_and_task_split(capsys):
+    assert cli.main(["tasks", "--horizon", "5", "--test-start", "2016-01-01"]) == 0
     out = capsys.readouterr().out
     assert "targets ['return_1', 'return_2', 'return_3', 'return_4', 'return_5']" in out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1]}
@@ -26,11 +26,11 @@ def test_run_summarizes_windows_and_task_split(capsys):
     assert "MSFT" not in rows["train"]
 
 
-def test_run_on_a_user_csv(tmp_path, capsys):
+def test_tasks_on_a_user_csv(tmp_path, capsys):
     path = tmp_path / "prices.csv"
     make_prices(300, symbols=("AAA", "BBB", "CCC")).to_csv(path, index=False)
     code = cli.main(
-        ["run", "--data", str(path), "--test-start", "2020-09-01", "--test-symbols", "CCC"]
+        ["tasks", "--data", str(path), "--test-start", "2020-09-01", "--test-symbols", "CCC"]
     )
     assert code == 0, capsys.readouterr().err
     assert "CCC" in capsys.readouterr().out
@@ -43,10 +43,14 @@ def test_bad_input_exits_with_a_message_not_a_traceback(tmp_path, capsys):
     frame.to_csv(path, index=False)
     assert cli.main(["data", "--data", str(path)]) == 2
     assert "Prices must be positive" in capsys.readouterr().err
-    assert cli.main(["run", "--test-symbols", "GOLD"]) == 2
+    assert cli.main(["tasks", "--test-symbols", "GOLD"]) == 2
     assert "Unknown test_symbols ['GOLD']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["run", "--target", "price"])
+        cli.main(["tasks", "--target", "price"])
+    assert cli.main(["run", "--held-out", "GOLD", "--output", str(tmp_path)]) == 2
+    assert "held_out ['GOLD'] are not among the run's symbols" in capsys.readouterr().err
+    assert cli.main(["run", "--targets", "price"]) == 2
+    assert "Received unknown: ['price']" in capsys.readouterr().err
 
 
 def test_ci_runs_the_readme_test_command_exactly():

@@ -1,0 +1,213 @@
+"""The settings of a `metazoo run` experiment: defaults, the quick preset, files and checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from metazoo.data.datasets import MISSING_POLICIES
+from metazoo.data.features import TARGETS
+
+BASELINE_KINDS = ("zero", "historical_mean", "support_mean", "linear_lags", "har_rv", "garch11")
+LEARNER_KINDS = (
+    "pooled",
+    "finetune",
+    "scratch",
+    "averaging",
+    "maml",
+    "fomaml",
+    "reptile",
+    "meta_sgd",
+    "anil",
+)
+EVAL_SETS = ("later_periods", "held_out_assets")
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything a run depends on; the same config and seed give the same numbers.
+
+    The protocol (see `metazoo.experiment.run_experiment`): for each held-out asset (a
+    leave-one-asset-out fold), learners are trained on tasks of the other assets whose
+    labels end before `test_start`; they are then evaluated on (1) later periods of the
+    training assets and (2) the held-out asset from `test_start` on. Every evaluation task
+    (one asset over one `period`) gives its first `support_size` samples to adapt on and is
+    scored on the rest.
+
+    Attributes:
+        data: CSV file of prices (long or wide); None for the bundled markets.
+        missing: missing-value policy for `data` (`raise`, `drop` or `ffill`).
+        symbols: symbols to use (default all).
+        targets: what to forecast, any of `return`, `variance`, `direction`.
+        lookback: days of features per window.
+        horizon: trading days ahead.
+        period: calendar period of a task (`Q`, `M` or `Y`).
+        test_start: first date of the evaluation period.
+        test_end: last date of the evaluation period (default: the end of the data).
+        held_out: symbols held out one at a time (leave-one-asset-out); default all.
+        support_size: samples each evaluation task adapts on (K).
+        query_size: query samples per meta-training episode.
+        models: zoo base networks; every learner is run on each.
+        learners: learner kinds (see `LEARNER_KINDS`).
+        baselines: baseline kinds (see `BASELINE_KINDS`); those that do not forecast a
+            target are skipped for it.
+        meta_batch_size: tasks per meta-batch.
+        meta_steps: meta-training steps of each meta-learner.
+        inner_lr: inner-loop learning rate (and fine-tuning rate).
+        inner_steps: inner steps in meta-training.
+        adapt_steps: gradient steps when adapting to an evaluation task.
+        pooled_epochs: epochs of the pooled (no adaptation) networks.
+        scratch_steps: Adam steps of a network trained from scratch on one support set.
+        learning_rate: Adam learning rate of every outer and pooled optimizer.
+        cost_bps: transaction cost per unit of turnover, in basis points.
+        var_alpha: Value-at-Risk level for the risk application (e.g. 0.01).
+        seed: the random seed of everything.
+        output: folder that receives the run folder.
+        run_name: name of the run folder (default: the date and time of the run).
+        quick: a reduced run for first contact and tests.
+    """
+
+    data: str | None = None
+    missing: str = "raise"
+    symbols: list[str] | None = None
+    targets: list[str] = field(default_factory=lambda: ["return", "variance"])
+    lookback: int = 20
+    horizon: int = 1
+    period: str = "Q"
+    test_start: str = "2015-01-01"
+    test_end: str | None = None
+    held_out: list[str] | None = None
+    support_size: int = 20
+    query_size: int = 20
+    models: list[str] = field(default_factory=lambda: ["mlp"])
+    learners: list[str] = field(default_factory=lambda: list(LEARNER_KINDS))
+    baselines: list[str] = field(default_factory=lambda: list(BASELINE_KINDS))
+    meta_batch_size: int = 16
+    meta_steps: int = 600
+    inner_lr: float = 0.01
+    inner_steps: int = 1
+    adapt_steps: int = 5
+    pooled_epochs: int = 8
+    scratch_steps: int = 100
+    learning_rate: float = 1e-3
+    cost_bps: float = 5.0
+    var_alpha: float = 0.01
+    seed: int = 0
+    output: str = "metazoo_runs"
+    run_name: str | None = None
+    quick: bool = False
+
+    def validated(self) -> ExperimentConfig:
+        """A checked copy, with the quick preset applied where `quick` is set."""
+        config = dataclasses.replace(self)
+        if config.quick:
+            for name, value in QUICK.items():
+                if getattr(config, name) == getattr(DEFAULTS, name):
+                    setattr(config, name, value)
+        _check(config)
+        return config
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+DEFAULTS = ExperimentConfig()
+
+# What `quick` changes (only where a setting was left at its default): three assets, one
+# held out, two years of evaluation, short training.
+QUICK = {
+    "symbols": ["SP500", "NASDAQ", "MSFT"],
+    "held_out": ["MSFT"],
+    "test_end": "2016-12-31",
+    "meta_steps": 60,
+    "pooled_epochs": 2,
+    "scratch_steps": 30,
+    "learners": ["pooled", "finetune", "scratch", "averaging", "maml", "reptile"],
+}
+
+_LISTS = ("symbols", "targets", "held_out", "models", "learners", "baselines")
+_POSITIVE_INTS = (
+    "lookback",
+    "horizon",
+    "support_size",
+    "query_size",
+    "meta_batch_size",
+    "meta_steps",
+    "inner_steps",
+    "adapt_steps",
+    "pooled_epochs",
+    "scratch_steps",
+)
+
+
+def _check(config: ExperimentConfig) -> None:
+    for name in _LISTS:
+        value = getattr(config, name)
+        if isinstance(value, str):
+            setattr(config, name, [part.strip() for part in value.split(",") if part.strip()])
+        elif value is not None:
+            setattr(config, name, list(value))
+    for name in _POSITIVE_INTS:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
+    for name, allowed in (
+        ("targets", TARGETS),
+        ("learners", LEARNER_KINDS),
+        ("baselines", BASELINE_KINDS),
+    ):
+        unknown = [v for v in getattr(config, name) if v not in allowed]
+        if unknown:
+            raise ValueError(f"{name} must be among {allowed}. Received unknown: {unknown}")
+    if not config.targets:
+        raise ValueError(f"targets must name at least one of {TARGETS}. Received: []")
+    if not config.models:
+        raise ValueError("models must name at least one zoo model. Received: []")
+    from metazoo.models import available  # TensorFlow loads only when a run is configured
+
+    unknown = [m for m in config.models if m not in available()]
+    if unknown:
+        raise ValueError(f"models must be among {available()}. Received unknown: {unknown}")
+    if config.missing not in MISSING_POLICIES:
+        raise ValueError(f"missing must be one of {MISSING_POLICIES}. Received: {config.missing!r}")
+    for name in ("inner_lr", "learning_rate"):
+        if not getattr(config, name) > 0:
+            raise ValueError(f"{name} must be > 0. Received: {name}={getattr(config, name)}")
+    if not config.cost_bps >= 0:
+        raise ValueError(f"cost_bps must be >= 0. Received: cost_bps={config.cost_bps}")
+    if not 0 < config.var_alpha < 0.5:
+        raise ValueError(f"var_alpha must be in (0, 0.5). Received: var_alpha={config.var_alpha}")
+    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
+        raise ValueError(f"seed must be an integer >= 0. Received: seed={config.seed!r}")
+
+
+def load_config(path) -> ExperimentConfig:
+    """An `ExperimentConfig` from a YAML (`.yaml`, `.yml`) or TOML (`.toml`) file whose keys
+    are its field names; unknown keys are refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No config file at {path}")
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        values = yaml.safe_load(text) or {}
+    elif path.suffix.lower() == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        values = tomllib.loads(text)
+    else:
+        raise ValueError(f"A config file ends in .yaml, .yml or .toml. Received: {path.name}")
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"{path} must hold a mapping of settings. Received: {type(values).__name__}"
+        )
+    known = {f.name for f in fields(ExperimentConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"Unknown settings in {path}: {unknown}. Known: {sorted(known)}")
+    return ExperimentConfig(**values)

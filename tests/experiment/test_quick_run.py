@@ -1,0 +1,89 @@
+"""`metazoo run --quick` end to end: the run folder exists and is consistent."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from metazoo import cli
+from metazoo.experiment.config import QUICK
+
+# Baselines that forecast each target (the others are skipped for it), and the naive strategy.
+BASELINES = {
+    "return": ["zero", "historical_mean", "support_mean", "linear_lags", "buy_and_hold"],
+    "variance": ["zero", "historical_mean", "support_mean", "linear_lags", "har_rv", "garch11"],
+}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("runs")
+    code = cli.main(["run", "--quick", "--output", str(output), "--run-name", "quick"])
+    assert code == 0
+    return output / "quick"
+
+
+def test_leaderboard_has_one_row_per_model_and_evaluation_set(quick_run):
+    results = pd.read_csv(quick_run / "results.csv")
+    learners = QUICK["learners"]
+    assert set(results["target"]) == {"return", "variance"}
+    for target, baselines in BASELINES.items():
+        rows = results[results["target"] == target]
+        expected = {f"{kind}:mlp" for kind in learners if kind != "averaging"}
+        expected |= {"averaging:mlp+linear", *baselines}
+        for eval_set in ("later_periods", "held_out_assets"):
+            models = rows.loc[rows["eval_set"] == eval_set, "model"]
+            assert sorted(models) == sorted(expected)
+        forecasters = rows[rows["model"] != "buy_and_hold"]
+        assert np.isfinite(forecasters[["mse", "mae", "r2_oos"]].to_numpy()).all()
+    strategy = results.loc[results["target"] == "return", ["sharpe", "max_drawdown", "turnover"]]
+    assert np.isfinite(strategy.dropna(how="all").to_numpy()).sum() > 0
+    risk = results.loc[results["target"] == "variance", ["qlike", "var_breach_rate"]]
+    assert np.isfinite(risk.to_numpy()).all()
+
+
+def test_predictions_match_the_leaderboard(quick_run):
+    results = pd.read_csv(quick_run / "results.csv")
+    predictions = pd.read_csv(quick_run / "predictions.csv.gz", parse_dates=["date"])
+    row = results[(results["target"] == "return") & (results["model"] == "maml:mlp")]
+    row = row[row["eval_set"] == "held_out_assets"].iloc[0]
+    mine = predictions[
+        (predictions["target"] == "return")
+        & (predictions["model"] == "maml:mlp")
+        & (predictions["eval_set"] == "held_out_assets")
+    ]
+    assert len(mine) == row["n"]
+    assert np.isclose(np.mean((mine["pred_1"] - mine["true_1"]) ** 2), row["mse"])
+    assert set(mine["symbol"]) == {"MSFT"}
+
+
+def test_report_references_existing_plots_and_tensorboard_logs_exist(quick_run):
+    report = (quick_run / "report.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert len(images) >= 5
+    for name in images:
+        assert (quick_run / name).is_file(), name
+    assert "| later_periods | maml:mlp | learner |" in report
+    for learner in ("pooled_mlp", "maml_mlp", "reptile_mlp"):
+        logs = quick_run / "tensorboard" / "return" / "MSFT" / learner
+        assert any(logs.rglob("events.out.tfevents*")), learner
+    config = json.loads((quick_run / "config.json").read_text())
+    assert config["quick"] is True and config["seed"] == 0
+
+
+def test_saved_models_load_in_safe_mode(quick_run):
+    path = quick_run / "models" / "variance" / "MSFT" / "maml_mlp.keras"
+    model = keras.saving.load_model(path, safe_mode=True)
+    assert type(model).__name__ == "MAML"
+    assert (quick_run / "models" / "return" / "MSFT" / "averaging_mlp_linear.keras").is_file()
+
+
+def test_run_folder_is_not_overwritten(quick_run, capsys):
+    code = cli.main(["run", "--quick", "--output", str(quick_run.parent), "--run-name", "quick"])
+    assert code == 2
+    assert "exists and is not empty" in capsys.readouterr().err

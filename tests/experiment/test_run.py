@@ -1,0 +1,134 @@
+"""The experiment protocol on small synthetic prices: no look-ahead, determinism, outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metazoo.experiment import ExperimentConfig, load_config, run_experiment
+from tests.conftest import make_prices
+
+SYMBOLS = ("AAA", "BBB", "CCC")
+
+
+def tiny_config(path, **overrides) -> ExperimentConfig:
+    settings = dict(
+        data=str(path),
+        targets=["return"],
+        lookback=5,
+        test_start="2021-01-01",
+        held_out=["CCC"],
+        support_size=10,
+        query_size=10,
+        learners=["pooled", "finetune", "scratch", "maml"],
+        baselines=["zero", "historical_mean", "support_mean", "linear_lags"],
+        meta_batch_size=4,
+        meta_steps=5,
+        pooled_epochs=1,
+        scratch_steps=5,
+        adapt_steps=2,
+        seed=3,
+    )
+    return ExperimentConfig(**(settings | overrides))
+
+
+@pytest.fixture(scope="module")
+def price_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("prices") / "prices.csv"
+    make_prices(420, symbols=SYMBOLS, seed=1).to_csv(path, index=False)
+    return path
+
+
+def forecasts(result) -> pd.DataFrame:
+    columns = ["target", "fold", "eval_set", "model", "date", "symbol", "pred_1"]
+    return result.predictions[columns].sort_values(columns[:6]).reset_index(drop=True)
+
+
+def test_changing_prices_after_a_date_leaves_every_earlier_forecast_unchanged(price_file, tmp_path):
+    config = tiny_config(price_file)
+    before = forecasts(run_experiment(config, write=False))
+    cut = pd.Timestamp("2021-03-31")
+    prices = pd.read_csv(price_file, parse_dates=["date"])
+    later = prices["date"] > cut
+    for column in ("open", "high", "low", "close"):
+        prices.loc[later, column] *= np.exp(np.linspace(0.0, 0.5, later.sum()))
+    prices.loc[later, "volume"] *= 3
+    changed_file = tmp_path / "changed.csv"
+    prices.to_csv(changed_file, index=False)
+    after = forecasts(run_experiment(tiny_config(changed_file), write=False))
+
+    early = before["date"] <= cut
+    assert early.sum() > 50 and set(before.loc[early, "eval_set"]) == {
+        "later_periods",
+        "held_out_assets",
+    }
+    assert set(before.loc[early, "model"]) >= {"pooled:mlp", "maml:mlp", "linear_lags"}
+    pd.testing.assert_frame_equal(
+        before[early].reset_index(drop=True), after[after["date"] <= cut].reset_index(drop=True)
+    )
+    # ...and the change does reach the later forecasts, so the check has teeth.
+    late = before[~early].merge(after, on=list(before.columns[:6]), suffixes=("", "_new"))
+    assert not np.allclose(late["pred_1"], late["pred_1_new"])
+
+
+def test_same_seed_same_leaderboard_and_another_seed_differs(price_file):
+    config = tiny_config(price_file, learners=["pooled", "maml"], baselines=["zero"])
+    first = run_experiment(config, write=False).leaderboard
+    again = run_experiment(config, write=False).leaderboard
+    pd.testing.assert_frame_equal(first, again)
+    other = run_experiment(tiny_config(price_file, seed=4, learners=["pooled"]), write=False)
+    mine = first.set_index(["eval_set", "model"])["mse"]
+    theirs = other.leaderboard.set_index(["eval_set", "model"])["mse"]
+    assert mine[("held_out_assets", "pooled:mlp")] != theirs[("held_out_assets", "pooled:mlp")]
+
+
+def test_training_never_sees_the_held_out_asset_or_the_evaluation_period(price_file):
+    result = run_experiment(tiny_config(price_file, learners=["pooled"]), write=False)
+    p = result.predictions
+    held = p[p["eval_set"] == "held_out_assets"]
+    assert set(held["symbol"]) == {"CCC"} and set(held["fold"]) == {"CCC"}
+    assert "CCC" not in set(p.loc[p["eval_set"] == "later_periods", "symbol"])
+    assert p["date"].min() >= pd.Timestamp("2021-01-01")
+    # Every query sample follows its task's K support samples: none of a task's first K.
+    first_dates = p.groupby("task")["date"].min()
+    starts = pd.PeriodIndex(first_dates.index.str.split("@").str[-1], freq="Q").start_time
+    assert (first_dates.to_numpy() > starts.to_numpy()).all()
+
+
+def test_config_files_yaml_and_toml(tmp_path):
+    (tmp_path / "a.yaml").write_text("targets: [variance]\nmeta_steps: 7\nheld_out: MSFT\n")
+    (tmp_path / "a.toml").write_text('targets = ["direction"]\nseed = 5\n')
+    (tmp_path / "bad.yaml").write_text("meta_stepz: 7\n")
+    yaml_config = load_config(tmp_path / "a.yaml").validated()
+    assert yaml_config.targets == ["variance"] and yaml_config.meta_steps == 7
+    assert yaml_config.held_out == ["MSFT"]
+    assert load_config(tmp_path / "a.toml").validated().seed == 5
+    with pytest.raises(ValueError, match=r"Unknown settings .*\['meta_stepz'\]"):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "a.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"ends in .yaml, .yml or .toml. Received: a.json"):
+        load_config(tmp_path / "a.json")
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"targets": ["price"]}, r"targets must be among .*Received unknown: \['price'\]"),
+        ({"learners": ["mamll"]}, r"Received unknown: \['mamll'\]"),
+        ({"models": ["resnet"]}, r"models must be among .*Received unknown: \['resnet'\]"),
+        ({"support_size": 0}, r"support_size must be an integer >= 1. Received: support_size=0"),
+        ({"var_alpha": 0.7}, r"var_alpha must be in \(0, 0.5\)"),
+        ({"cost_bps": -1.0}, r"cost_bps must be >= 0"),
+    ],
+)
+def test_bad_settings_are_refused_with_what_was_received(setting, message):
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig(**setting).validated()
+
+
+def test_unknown_symbols_and_a_single_asset_are_refused(price_file):
+    with pytest.raises(ValueError, match=r"symbols \['ZZZ'\] are not in the data"):
+        run_experiment(tiny_config(price_file, symbols=["AAA", "ZZZ"]), write=False)
+    with pytest.raises(ValueError, match="at least 2 symbols"):
+        run_experiment(tiny_config(price_file, symbols=["CCC"]), write=False)
