@@ -11,8 +11,8 @@ R2_CLIP = -1.0
 
 # Columns of the report's leaderboard tables, per target, in order (where present).
 TABLE_COLUMNS = {
-    "return": ["mse", "r2_oos", "hit_rate", "ic", "rank_ic", "icir", "sharpe", "max_drawdown",
-               "turnover", "portfolio_sharpe"],
+    "return": ["mse", "r2_oos", "hit_rate", "ic", "rank_ic", "icir", "sharpe", "sharpe_vol_scaled",
+               "max_drawdown", "turnover", "portfolio_sharpe"],
     "variance": ["mse", "r2_oos", "qlike", "ic", "rank_ic", "var_breach_rate", "var_kupiec_p"],
     "direction": ["mse", "hit_rate", "ic", "rank_ic", "sharpe", "max_drawdown"],
 }  # fmt: skip
@@ -67,7 +67,9 @@ def markdown(result, plots) -> str:
         "Metrics are computed on the query samples of every evaluation task (what follows "
         "each task's first K samples). `r2_oos` is 1 - MSE / MSE of the historical mean. "
         "Strategies: `sharpe` trades the sign of the next-day forecast in each task "
-        "(flat on support days), net of costs; `portfolio_sharpe` holds the long-short "
+        "(flat on support days), net of costs; `sharpe_vol_scaled` sizes the same signs to 10% "
+        "annualized volatility from the trailing 21-day volatility; `portfolio_sharpe` holds "
+        "the long-short "
         "portfolio of normalized forecasts across the assets of each date. Baselines "
         "(`kind` baseline) and `buy_and_hold` stand beside every model.",
     ]

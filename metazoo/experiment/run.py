@@ -125,7 +125,12 @@ def run_experiment(
     next_returns = mdata.compute_targets(frame, "return", 1).rename(
         columns={"return_1": "next_return"}
     )
-    predictions = predictions.merge(next_returns, on=["date", "symbol"], how="left")
+    trailing_vol = mdata.compute_features(frame, ["rv_cc:21"]).rename(
+        columns={"rv_cc:21": "trailing_vol"}
+    )
+    predictions = predictions.merge(next_returns, on=["date", "symbol"], how="left").merge(
+        trailing_vol, on=["date", "symbol"], how="left"
+    )
     leaderboard, strategies = scoring.score(predictions, config)
     result = RunResult(
         config, predictions, leaderboard, strategies, run_dir, time.perf_counter() - began

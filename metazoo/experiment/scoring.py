@@ -10,6 +10,8 @@ Rows are scored per (target, evaluation set, model) over every query sample of e
   `sign` of the day-1 forecast from the close of a query day to the next close, flat
   otherwise, paying `cost_bps` per unit of turnover; sleeves share the capital equally.
   `sharpe`, `ann_return`, `ann_vol`, `max_drawdown`, `turnover` describe it.
+  `sharpe_vol_scaled`: the same signs sized to a 10% annualized volatility from the trailing
+  21-day close-to-close volatility known at the forecast date (at most 2x leverage).
   `portfolio_sharpe`: a long-short portfolio of the forecasts across the assets of each date
   within a fold (only where a fold has two or more assets per date), folds averaged.
   `buy_and_hold` (long every sleeve on every query day, same costs) is the naive strategy.
@@ -31,6 +33,7 @@ from metazoo.backtest import backtest, portfolio_weights, positions_from_forecas
 from metazoo.metrics import finance
 from metazoo.metrics.forecast import hit_rate, ic, mae, mse, rank_ic
 
+TARGET_VOL, MAX_LEVERAGE = 0.10, 2.0
 VARIANCE_FLOOR = 1e-6  # a daily volatility of 0.1%: below any quiet day of the bundled assets
 
 
@@ -125,6 +128,16 @@ def _strategy_metrics(rows, target, config, strategies, model, eval_set) -> dict
         "turnover": finance.turnover(positions / positions.shape[1]),
     }
     strategies.append(_strategy_frame(daily, rows, model, eval_set, "signal"))
+    sized = positions_from_forecasts(
+        _sleeves(rows, view),
+        method="vol_scaled",
+        vol=_sleeves(rows, rows["trailing_vol"]),
+        target_vol=TARGET_VOL,
+        max_leverage=MAX_LEVERAGE,
+    )
+    scaled = backtest(sized, simple.fillna(0.0), cost_bps=config.cost_bps).asset_pnl.mean(axis=1)
+    out["sharpe_vol_scaled"] = finance.sharpe_ratio(scaled.to_numpy())
+    strategies.append(_strategy_frame(scaled, rows, model, eval_set, "vol_scaled"))
     portfolio = _portfolio(rows, view, config)
     if portfolio is not None:
         out["portfolio_sharpe"] = finance.sharpe_ratio(portfolio.to_numpy())
