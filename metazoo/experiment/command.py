@@ -39,6 +39,7 @@ OPTIONS = {
     "inner_lr": (float, "inner-loop (and fine-tuning) learning rate"),
     "inner_steps": (int, "inner gradient steps in meta-training"),
     "adapt_steps": (int, "gradient steps when adapting to an evaluation task"),
+    "inner_clip_norm": (float, "global-norm clip of inner and fine-tuning gradient steps"),
     "pooled_epochs": (int, "epochs of the pooled networks and the averaging members"),
     "scratch_steps": (int, "Adam steps of a network trained from scratch on one task"),
     "learning_rate": (float, "Adam learning rate of outer and pooled training"),

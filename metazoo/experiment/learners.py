@@ -189,7 +189,11 @@ class FineTuned(Learner):
         self.pooled = pooled
 
     def predict(self, episodes):
-        learner = MAML(self.pooled.model, inner_lr=self.config.inner_lr)  # never meta-trained
+        learner = MAML(  # never meta-trained: its inner loop is plain fine-tuning
+            self.pooled.model,
+            inner_lr=self.config.inner_lr,
+            inner_clip_norm=self.config.inner_clip_norm,
+        )
         learner.compile(loss="mse")
         steps = self.config.adapt_steps
         return chunked(lambda b: predict_tasks(learner, b, steps), episodes.batch)
@@ -258,6 +262,7 @@ class GradientMeta(Learner):
             inner_lr=c.inner_lr,
             inner_steps=c.inner_steps,
             eval_inner_steps=c.adapt_steps,
+            inner_clip_norm=c.inner_clip_norm,
             **kwargs,
         )
         self.model.compile(optimizer=self.optimizer(), loss="mse")

@@ -13,7 +13,8 @@ R2_CLIP = -1.0
 TABLE_COLUMNS = {
     "return": ["mse", "r2_oos", "hit_rate", "ic", "rank_ic", "icir", "sharpe", "sharpe_vol_scaled",
                "max_drawdown", "turnover", "portfolio_sharpe"],
-    "variance": ["mse", "r2_oos", "qlike", "ic", "rank_ic", "var_breach_rate", "var_kupiec_p"],
+    "variance": ["mse", "r2_oos", "qlike", "n_floored", "ic", "rank_ic", "var_breach_rate",
+                 "var_kupiec_p"],
     "direction": ["mse", "hit_rate", "ic", "rank_ic", "sharpe", "max_drawdown"],
 }  # fmt: skip
 

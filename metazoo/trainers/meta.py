@@ -35,6 +35,11 @@ class GradientMetaLearner(keras.Model):
         task_parallel: `"vectorized"` maps the per-task computation over the task axis with
             `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for recurrent and
             convolutional bases, whose gradients cannot be vectorized); `"auto"` picks.
+        inner_clip_norm: if set, each inner step's gradients are rescaled to at most this
+            global norm (`tf.clip_by_global_norm`, differentiable, so second-order
+            meta-gradients still flow). A guard against a task far outside the training
+            distribution (a crash, a new asset with several times the volatility) making
+            the inner loop diverge; None (default) leaves the gradients as they are.
     """
 
     def __init__(
@@ -45,6 +50,7 @@ class GradientMetaLearner(keras.Model):
         eval_inner_steps=None,
         first_order=False,
         task_parallel="auto",
+        inner_clip_norm=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -59,6 +65,11 @@ class GradientMetaLearner(keras.Model):
             raise ValueError(
                 f"task_parallel must be one of {PARALLEL}. Received: {task_parallel!r}"
             )
+        if inner_clip_norm is not None and not inner_clip_norm > 0:
+            raise ValueError(
+                f"inner_clip_norm must be > 0 or None. Received: inner_clip_norm={inner_clip_norm}"
+            )
+        self.inner_clip_norm = None if inner_clip_norm is None else float(inner_clip_norm)
         self.model = model
         self.inner_lr = float(inner_lr)
         self.inner_steps = int(inner_steps)
@@ -102,6 +113,8 @@ class GradientMetaLearner(keras.Model):
                 ops.zeros_like(w) if g is None else g
                 for w, g in zip(weights, gradients, strict=True)
             ]
+            if self.inner_clip_norm is not None:
+                gradients, _ = tf.clip_by_global_norm(gradients, self.inner_clip_norm)
             if self.first_order:
                 gradients = [ops.stop_gradient(g) for g in gradients]
             weights = self.inner_update(weights, gradients, step)
@@ -250,6 +263,7 @@ class GradientMetaLearner(keras.Model):
             "eval_inner_steps": self.eval_inner_steps,
             "first_order": self.first_order,
             "task_parallel": self.task_parallel,
+            "inner_clip_norm": self.inner_clip_norm,
         }
 
     @classmethod

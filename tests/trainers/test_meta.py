@@ -273,6 +273,26 @@ def test_terminate_on_nan_stops_an_exploding_inner_loop():
     assert len(history.history["loss"]) == 1 and not np.isfinite(history.history["loss"][0])
 
 
+def test_inner_clip_norm_bounds_each_inner_step_and_keeps_adaptation_finite():
+    batch = _batch()
+    sx, sy = batch.support_x[0] * 1e3, batch.support_y[0] * 1e3  # far outside training scale
+    free = _trainer(MAML, inner_lr=0.1)
+    clipped = _trainer(MAML, inner_lr=0.1, inner_clip_norm=0.5)
+    weights = clipped.meta_parameters()
+    fast, _ = clipped.adapt_weights(weights, sx, sy, steps=1)
+    step = tf.linalg.global_norm([f - w for f, w in zip(fast, weights, strict=True)])
+    np.testing.assert_allclose(float(step), 0.1 * 0.5, rtol=1e-5)  # lr x clip norm
+    fast_free, _ = free.adapt_weights(free.meta_parameters(), sx, sy, steps=1)
+    free_step = tf.linalg.global_norm([f - w for f, w in zip(fast_free, weights, strict=True)])
+    assert float(free_step) > 100 * float(step)
+    assert np.isfinite(clipped.adapt(sx, sy, steps=20).predict(sx, verbose=0)).all()
+    assert keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(clipped)
+    ).inner_clip_norm == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="inner_clip_norm must be > 0 or None"):
+        MAML(models.build("mlp", SHAPE, 1), inner_clip_norm=0.0)
+
+
 class _Interrupt(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == 2:
