@@ -33,8 +33,6 @@ candidates) is a smoke run of well under a minute.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from dataclasses import dataclass
 
@@ -44,6 +42,7 @@ import pandas as pd
 import tensorflow as tf
 
 from metazoo import data, metrics, models
+from metazoo.experiment.environment import describe_machine
 from metazoo.trainers import ModelAveraging, ModelSelection
 from metazoo.trainers.trial import TargetScaling, predict_model
 
@@ -241,15 +240,6 @@ def print_table(title: str, table: pd.DataFrame, formats: dict) -> None:
     print(table.to_string(formatters={c: f.format for c, f in formats.items() if c in table}))
 
 
-def machine() -> str:
-    gpus = len(tf.config.list_physical_devices("GPU"))
-    return (
-        f"{platform.processor() or platform.machine()}, os.cpu_count()={os.cpu_count()}, "
-        f"{gpus} GPU(s), {platform.platform()}, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
-    )
-
-
 # -- entry point -----------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -321,7 +311,7 @@ def main(argv=None) -> None:
         results_table(forecasts, test, args.target),
         test_formats,
     )
-    print(f"\nwall time {time.perf_counter() - start:.1f}s on {machine()}")
+    print(f"\nwall time {time.perf_counter() - start:.1f}s on {describe_machine()}")
 
 
 if __name__ == "__main__":

@@ -31,8 +31,6 @@ timed steps) is a smoke run of under two minutes.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import keras
@@ -41,6 +39,7 @@ import pandas as pd
 import tensorflow as tf
 
 from metazoo import data, models
+from metazoo.experiment.environment import describe_machine
 from metazoo.trainers import ANIL, MAML, MetaSGD, Reptile
 
 LEARNERS = {  # command-line name: (label, class, keyword arguments)
@@ -121,14 +120,6 @@ def measure(name: str, build, batches: list, task_parallel: str, args) -> tuple:
     return rate, warm
 
 
-def machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, os.cpu_count()={os.cpu_count()}, "
-        f"{platform.platform()}, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
-    )
-
-
 # -- entry point -----------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -198,7 +189,7 @@ def main(argv=None) -> None:
     )
     print(table.to_string())
     print(f"\n{REFERENCE}")
-    print(f"wall time {time.perf_counter() - start:.1f}s on {machine()}")
+    print(f"wall time {time.perf_counter() - start:.1f}s on {describe_machine()}")
 
 
 if __name__ == "__main__":

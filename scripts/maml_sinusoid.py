@@ -47,8 +47,6 @@ References:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import keras
@@ -58,6 +56,7 @@ import tensorflow as tf
 
 from metazoo import models
 from metazoo.data import MetaBatch, SinusoidTasks
+from metazoo.experiment.environment import describe_machine
 from metazoo.trainers import MAML, MetaSGD, Reptile
 from metazoo.trainers.reference import fit_pooled, predict_tasks
 
@@ -165,14 +164,6 @@ def print_table(shots: int, rows: dict, iterations: int, pooled: tuple) -> None:
     )
 
 
-def machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, os.cpu_count()={os.cpu_count()}, "
-        f"{platform.platform()}, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
-    )
-
-
 # -- entry point -----------------------------------------------------------------------------
 def run_shots(args, tasks: SinusoidTasks, shots: int, start: float) -> None:
     """Train and evaluate every method for one K; print its table."""
@@ -247,7 +238,7 @@ def main(argv=None) -> None:
     tasks = SinusoidTasks()
     for shots in args.shots:
         run_shots(args, tasks, shots, start)
-    print(f"\nwall time {time.perf_counter() - start:.1f}s on {machine()}")
+    print(f"\nwall time {time.perf_counter() - start:.1f}s on {describe_machine()}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from metazoo.experiment.environment import describe_machine
+
 R2_CLIP = -1.0
 
 # Columns of the report's leaderboard tables, per target, in order (where present).
@@ -63,7 +65,7 @@ def markdown(result, plots) -> str:
         f"period '{c.period}'; evaluation from {c.test_start} to {c.test_end or 'the end'}; "
         f"held out one at a time: {held}; K = {c.support_size} support samples per "
         f"evaluation task; costs {c.cost_bps:g} bp per unit of turnover. "
-        f"Wall time {result.seconds:.0f} s.",
+        f"Wall time {result.seconds:.0f} s on {describe_machine()}.",
         "",
         "Metrics are computed on the query samples of every evaluation task (what follows "
         "each task's first K samples). `r2_oos` is 1 - MSE / MSE of the historical mean. "
