@@ -1,5 +1,6 @@
 """Callbacks for watching meta-learning in TensorBoard."""
 
+from metazoo.callbacks.embeddings import TaskEmbeddingProjector
 from metazoo.callbacks.meta import InnerLearningRates
 
-__all__ = ["InnerLearningRates"]
+__all__ = ["InnerLearningRates", "TaskEmbeddingProjector"]
