@@ -19,13 +19,13 @@ from keras import ops
 
 from metazoo.data.episodes import check_meta_batch
 from metazoo.trainers.common import mean_loss, resolve_loss, update_loss_tracker
-from metazoo.trainers.meta import _check_batch, replica_scale
+from metazoo.trainers.episodic import EpisodicModel, check_batch, replica_scale
 
 ENCODER_CELLS = ("gru", "lstm")
 _INPUT_KEYS = ("support_x", "support_y", "query_x")
 
 
-class AmortizedMetaLearner(keras.Model):
+class AmortizedMetaLearner(EpisodicModel):
     """Base of the learners whose adaptation is a forward pass (see the module docstring).
 
     Subclasses create their layers in `__init__`, call `_set_shapes` and implement:
@@ -126,27 +126,8 @@ class AmortizedMetaLearner(keras.Model):
             tracker.update_state(logs[tracker.name], sample_weight=n_tasks)
         return self.compute_metrics(None, *_flatten_tasks(batch[3], query_pred))
 
-    def compile(self, optimizer="adam", loss="mse", metrics=None, **kwargs):
-        """Keras `compile`; `loss` is the query loss and `metrics` are computed on the
-        conditioned query predictions."""
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        # Build the compiled loss and metrics on a dummy target: Keras would otherwise build
-        # them by tracing the model with an (x, y) batch, which a meta-batch is not.
-        example = ops.zeros((1, *self.target_shape), dtype=self.compute_dtype)
-        self.compute_loss(y=example, y_pred=example)
-        self.compute_metrics(None, example, example)
-        for metric in self.metrics:
-            metric.reset_state()
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.optimizer is not None:
-            self.optimizer.build(self.trainable_variables)
-
-    def fit(self, x=None, *args, shuffle=False, **kwargs):
-        """Keras `fit` on meta-batches; `shuffle` defaults to False because meta-batch
-        datasets are already sampled at random."""
-        return super().fit(x, *args, shuffle=shuffle, **kwargs)
+    def episode_target_shape(self) -> tuple:
+        return tuple(self.target_shape)
 
     # -- adaptation for users --------------------------------------------------------------
     def adapt(self, support_x, support_y) -> AdaptedPredictor:
@@ -236,7 +217,7 @@ def check_episodes(data, sample_shape, target_shape):
         sample_shape: the inputs' shape per sample, e.g. `(lookback, n_features)`.
         target_shape: the targets' shape per sample, e.g. `(horizon,)`.
     """
-    batch = _check_batch(data)
+    batch = check_batch(data)
     shapes = [tuple(part.shape) for part in batch]
     received = ", ".join(
         f"{name}={shape}"

@@ -18,12 +18,13 @@ import tensorflow as tf
 from keras import ops
 
 from metazoo.trainers.common import mean_loss, resolve_loss, update_loss_tracker
+from metazoo.trainers.episodic import EpisodicModel, check_batch, replica_scale
 
 PARALLEL = ("auto", "vectorized", "loop")
 _SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.Conv1D)
 
 
-class GradientMetaLearner(keras.Model):
+class GradientMetaLearner(EpisodicModel):
     """Base of MAML, Reptile, Meta-SGD and ANIL (see those classes).
 
     Args:
@@ -167,7 +168,7 @@ class GradientMetaLearner(keras.Model):
         return loss, results, tape.gradient(scaled, variables)
 
     def train_step(self, data):
-        batch = _check_batch(data)
+        batch = check_batch(data)
         # Forward: inner loops on the support sets, query losses of the fast weights.
         loss, results, gradients = self.meta_gradients(batch)
         # Outer update of the meta-parameters.
@@ -178,7 +179,7 @@ class GradientMetaLearner(keras.Model):
         return logs | {"meta_grad_norm": self.grad_norm_tracker.result()}
 
     def test_step(self, data):
-        batch = _check_batch(data)
+        batch = check_batch(data)
         weights = self.meta_parameters()
         after, *results = self.map_tasks(
             lambda task: self.task_losses(weights, task, self.eval_inner_steps, training=False),
@@ -197,27 +198,8 @@ class GradientMetaLearner(keras.Model):
         logs = self.compute_metrics(None, ops.reshape(query_y, flat), ops.reshape(query_pred, flat))
         return {k: v for k, v in logs.items() if k != self.grad_norm_tracker.name}
 
-    def compile(self, optimizer="adam", loss="mse", metrics=None, **kwargs):
-        """Keras `compile`; `loss` drives both loops and `metrics` are computed on the
-        adapted query predictions."""
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        # Build the compiled loss and metrics now, on one dummy target: Keras would otherwise
-        # build them by tracing the model with an (x, y) batch, which a meta-batch is not.
-        example = ops.zeros((1, *self.model.output_shape[1:]), dtype=self.compute_dtype)
-        self.compute_loss(y=example, y_pred=example)
-        self.compute_metrics(None, example, example)
-        for metric in self.metrics:
-            metric.reset_state()
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.optimizer is not None:
-            self.optimizer.build(self.trainable_variables)
-
-    def fit(self, x=None, *args, shuffle=False, **kwargs):
-        """Keras `fit` on meta-batches; `shuffle` defaults to False because meta-batch
-        datasets are already sampled at random."""
-        return super().fit(x, *args, shuffle=shuffle, **kwargs)
+    def episode_target_shape(self) -> tuple:
+        return tuple(self.model.output_shape[1:])
 
     def call(self, x, training=False):
         """The base model with the meta-parameters (no adaptation)."""
@@ -270,20 +252,3 @@ class GradientMetaLearner(keras.Model):
     def from_config(cls, config):
         model = keras.saving.deserialize_keras_object(config.pop("model"))
         return cls(model, **config)
-
-
-def replica_scale():
-    """`1 / replicas`: optimizers sum gradients across replicas, and each replica's loss is
-    the mean over its own share of the meta-batch's tasks."""
-    return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def _check_batch(data):
-    if isinstance(data, (tuple, list)) and 1 <= len(data) <= 3 and all(d is None for d in data[1:]):
-        data = data[0]  # train_on_batch(batch) and friends wrap the batch as (x, None, None)
-    if not isinstance(data, (tuple, list)) or len(data) != 4:
-        raise ValueError(
-            "Meta-learners train on meta-batches (support_x, support_y, query_x, query_y). "
-            f"Received: {type(data).__name__} of length {len(data) if hasattr(data, '__len__') else '?'}"
-        )
-    return tuple(data)

@@ -16,13 +16,22 @@ def predict_tasks(learner, batch: MetaBatch, steps: int | None = None) -> np.nda
     """Query predictions of a gradient meta-learner after adapting to each task's support set.
 
     Args:
-        learner: a compiled `GradientMetaLearner` (MAML, Reptile, Meta-SGD, ANIL).
+        learner: a compiled `GradientMetaLearner` (MAML, Reptile, Meta-SGD, ANIL), or an
+            amortized learner (`ContextMetaLearner`, `ExpertPrototypes`,
+            `MetaLearnedAveraging`), which adapts in one forward pass (`steps` must be None).
         batch: a `MetaBatch` (or 4-tuple) with a leading task axis.
         steps: inner steps (default `learner.eval_inner_steps`); 0 predicts without adapting.
 
     Returns:
         `(n_tasks, query_size, output_dim)` predictions.
     """
+    if not hasattr(learner, "adapt_weights"):
+        if steps is not None:
+            raise ValueError(
+                f"{type(learner).__name__} adapts in one forward pass, without gradient "
+                f"steps. Received: steps={steps}"
+            )
+        return learner.predict_tasks(batch)
     batch = check_meta_batch(batch)
     steps = learner.eval_inner_steps if steps is None else int(steps)
     weights = learner.meta_parameters()

@@ -6,7 +6,8 @@ import keras
 from keras import ops
 
 from metazoo.trainers.common import mean_loss, resolve_loss
-from metazoo.trainers.meta import GradientMetaLearner, replica_scale
+from metazoo.trainers.episodic import replica_scale
+from metazoo.trainers.meta import GradientMetaLearner
 
 
 @keras.saving.register_keras_serializable(package="metazoo")

@@ -40,6 +40,19 @@ from metazoo.trainers.trial import (
 __all__ = ["ModelSelection"]
 
 
+def _joblib_backend(backend):
+    """`backend`, with Ray's joblib backend registered first when `"ray"` is asked for."""
+    if backend == "ray" and "ray" not in joblib.parallel.BACKENDS:
+        try:
+            from ray.util.joblib import register_ray
+        except ImportError as error:
+            raise ImportError(
+                "backend='ray' needs Ray: pip install 'metazoo[ray]'. Received: backend='ray'"
+            ) from error
+        register_ray()
+    return backend
+
+
 def _streams_results(backend) -> bool:
     """Whether the joblib backend hands results back as they finish (Ray's cannot)."""
     config = joblib.parallel_config(backend=backend) if backend else contextlib.nullcontext()
@@ -70,8 +83,10 @@ class ModelSelection(BaseEstimator):
         refit: Refit the best trial on all the data, for `predict`.
         n_jobs: Parallel fits; 1 runs in this process, others go through `joblib.Parallel`.
         backend: joblib backend (default: the active one, processes unless configured by
-            `joblib.parallel_config`, e.g. `"ray"` or `"dask"` once registered). Build
-            functions and scoring must be picklable to run in other processes.
+            `joblib.parallel_config`). `"ray"` runs trials as tasks of the Ray instance
+            (`ray.init()` first to choose one; needs `pip install 'metazoo[ray]'`); `"dask"`
+            needs a `dask.distributed.Client`. Build functions and scoring must be picklable
+            to run in other processes.
         log_dir: TensorBoard root: `trial_{i:03d}/fold_{k}` per fit, with the HParams
             plugin's experiment at the root.
         seed: Seed of every build and fit.
@@ -206,10 +221,11 @@ class ModelSelection(BaseEstimator):
         if self.n_jobs == 1:
             outputs = (_run_indexed(key, *args) for key, args in tasks)
         else:
-            stream = _streams_results(self.backend)
+            backend = _joblib_backend(self.backend)
+            stream = _streams_results(backend)
             parallel = joblib.Parallel(
                 n_jobs=self.n_jobs,
-                backend=self.backend,
+                backend=backend,
                 return_as="generator_unordered" if stream else "list",
             )
             outputs = parallel(joblib.delayed(_run_indexed)(key, *args) for key, args in tasks)
