@@ -21,6 +21,10 @@ LEARNER_KINDS = (
     "reptile",
     "meta_sgd",
     "anil",
+    "context",
+    "context_memory",
+    "prototypes",
+    "meta_averaging",
 )
 EVAL_SETS = ("later_periods", "held_out_assets")
 
@@ -50,7 +54,15 @@ class ExperimentConfig:
         support_size: samples each evaluation task adapts on (K).
         query_size: query samples per meta-training episode.
         models: zoo base networks; every learner is run on each.
-        learners: learner kinds (see `LEARNER_KINDS`).
+        learners: learner kinds (see `LEARNER_KINDS`): `pooled` (one network on every
+            training window, no adaptation), `finetune` (the pooled network fine-tuned with
+            `adapt_steps` gradient steps on the support set), `scratch` (a new network per
+            task trained on its support set), `averaging` (`ModelAveraging`), the gradient
+            meta-learners `maml`, `fomaml`, `reptile`, `meta_sgd`, `anil`, the model-based
+            `context` and `context_memory` (`ContextMetaLearner` without and with an
+            attention memory), the metric-based `prototypes` (`ExpertPrototypes`) and
+            `meta_averaging` (`MetaLearnedAveraging`); the last two weight experts trained
+            on each training asset and on all of them.
         baselines: baseline kinds (see `BASELINE_KINDS`); those that do not forecast a
             target are skipped for it.
         meta_batch_size: tasks per meta-batch.
@@ -129,7 +141,7 @@ QUICK = {
     "meta_steps": 60,
     "pooled_epochs": 2,
     "scratch_steps": 30,
-    "learners": ["pooled", "finetune", "scratch", "averaging", "maml", "reptile"],
+    "learners": ["pooled", "finetune", "scratch", "averaging", "maml", "reptile", "context"],
 }
 
 _LISTS = ("symbols", "targets", "held_out", "models", "learners", "baselines")

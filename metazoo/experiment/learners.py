@@ -14,8 +14,18 @@ import keras
 import numpy as np
 
 from metazoo import models
+from metazoo.callbacks import TaskEmbeddingProjector
 from metazoo.data import MetaBatch, TaskSet, WindowSet
-from metazoo.trainers import ANIL, MAML, MetaSGD, ModelAveraging, Reptile
+from metazoo.trainers import (
+    ANIL,
+    MAML,
+    ContextMetaLearner,
+    ExpertPrototypes,
+    MetaLearnedAveraging,
+    MetaSGD,
+    ModelAveraging,
+    Reptile,
+)
 from metazoo.trainers.reference import predict_tasks, scratch_predictions
 
 TASK_CHUNK = 16  # evaluation tasks per compiled call (bounds tracing of unrolled task loops)
@@ -276,6 +286,74 @@ class GradientMeta(Learner):
         return chunked(lambda b: predict_tasks(self.model, b, steps), episodes.batch)
 
 
+class Experts:
+    """Expert networks of the metric-based and meta-learned ensembles, trained once per fold
+    and base: one on each training asset's windows, and one on all of them."""
+
+    def __init__(self, learner: Learner):
+        self.learner = learner
+        self.models = None
+
+    def get(self, data: TrainingData) -> list:
+        """Fresh copies (each ensemble freezes and saves its own) of the trained experts."""
+        if self.models is None:
+            c = self.learner.config
+            symbols = sorted(set(data.windows.symbols))
+            parts = [data.windows.select(symbols=[s]) for s in symbols] + [data.windows]
+            self.models = []
+            for index, part in enumerate(parts):
+                model = self.learner.build(c.seed + index)
+                model.compile(optimizer=self.learner.optimizer(), loss="mse")
+                model.fit(part.X, part.y, epochs=c.pooled_epochs, batch_size=256, verbose=0)
+                self.models.append(model)
+        copies = []
+        for model in self.models:
+            copy = keras.models.clone_model(model)
+            copy.set_weights(model.get_weights())
+            copies.append(copy)
+        return copies
+
+
+AMORTIZED_LEARNERS = {
+    "context": (ContextMetaLearner, {}),
+    "context_memory": (ContextMetaLearner, {"memory_size": 8}),
+    "prototypes": (ExpertPrototypes, {}),
+    "meta_averaging": (MetaLearnedAveraging, {}),
+}
+
+
+class Amortized(Learner):
+    """A model-based or metric-based meta-learner: it reads each evaluation task's support
+    set in one forward pass (no gradient step) and conditions its forecasts on it. The
+    ensembles (`prototypes`, `meta_averaging`) weight frozen experts (see `Experts`)."""
+
+    def __init__(self, *args, kind: str, experts: Experts):
+        super().__init__(*args)
+        self.kind, self.experts = kind, experts
+
+    def fit(self, data, log_dir=None):
+        cls, kwargs = AMORTIZED_LEARNERS[self.kind]
+        c = self.config
+        if cls is ContextMetaLearner:
+            self.model = cls(self.build(), **kwargs)
+        else:
+            self.model = cls(self.experts.get(data), **kwargs)
+        self.model.compile(optimizer=self.optimizer(), loss="mse")
+        batches = data.tasks.meta_batches(
+            c.meta_batch_size, c.support_size, c.query_size, n_batches=c.meta_steps, seed=c.seed
+        )
+        callbacks = self.callbacks(log_dir)
+        if log_dir:  # the training tasks' embeddings, by symbol and period, in the Projector
+            projector = Path(log_dir) / "projector"
+            callbacks.append(
+                TaskEmbeddingProjector.from_tasks(projector, data.tasks, c.support_size)
+            )
+        self.model.fit(batches, epochs=1, verbose=0, callbacks=callbacks)
+
+    def predict(self, episodes):
+        return chunked(self.model.predict_tasks, episodes.batch, size=64)
+
+
 def make_learners(config, input_shape, output_dim) -> list[Learner]:
     """Every learner of the config, for every base model, in a fixed order."""
     learners = []
@@ -294,4 +372,8 @@ def make_learners(config, input_shape, output_dim) -> list[Learner]:
         for kind in GRADIENT_LEARNERS:
             if kind in wanted:
                 learners.append(GradientMeta(f"{kind}:{base}", *args, kind=kind))
+        experts = Experts(pooled)
+        for kind in AMORTIZED_LEARNERS:
+            if kind in wanted:
+                learners.append(Amortized(f"{kind}:{base}", *args, kind=kind, experts=experts))
     return learners

@@ -72,6 +72,13 @@ def test_report_references_existing_plots_and_tensorboard_logs_exist(quick_run):
     for learner in ("pooled_mlp", "maml_mlp", "reptile_mlp"):
         logs = quick_run / "tensorboard" / "return" / "MSFT" / learner
         assert any(logs.rglob("events.out.tfevents*")), learner
+    projector = quick_run / "tensorboard" / "variance" / "MSFT" / "context_mlp" / "projector"
+    metadata = (projector / "metadata.tsv").read_text().splitlines()
+    assert metadata[0] == "symbol\tperiod" and {r.split("\t")[0] for r in metadata[1:]} == {
+        "SP500",
+        "NASDAQ",
+    }
+    assert (projector / "projector_config.pbtxt").is_file()
     config = json.loads((quick_run / "config.json").read_text())
     assert config["quick"] is True and config["seed"] == 0
 
