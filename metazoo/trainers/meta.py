@@ -14,11 +14,13 @@ with a leading task axis, as yielded by `TaskSet.meta_batches` or the synthetic 
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from metazoo.trainers.amortized import check_episodes
 from metazoo.trainers.common import mean_loss, resolve_loss, update_loss_tracker
-from metazoo.trainers.episodic import EpisodicModel, check_batch, replica_scale
+from metazoo.trainers.episodic import EpisodicModel, replica_scale
 
 PARALLEL = ("auto", "vectorized", "loop")
 _SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.Conv1D)
@@ -37,7 +39,7 @@ class GradientMetaLearner(EpisodicModel):
             `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for recurrent and
             convolutional bases, whose gradients cannot be vectorized); `"auto"` picks.
         inner_clip_norm: if set, each inner step's gradients are rescaled to at most this
-            global norm (`tf.clip_by_global_norm`, differentiable, so second-order
+            global norm (as `tf.clip_by_global_norm`; differentiable, so second-order
             meta-gradients still flow). A guard against a task far outside the training
             distribution (a crash, a new asset with several times the volatility) making
             the inner loop diverge; None (default) leaves the gradients as they are.
@@ -115,7 +117,7 @@ class GradientMetaLearner(EpisodicModel):
                 for w, g in zip(weights, gradients, strict=True)
             ]
             if self.inner_clip_norm is not None:
-                gradients, _ = tf.clip_by_global_norm(gradients, self.inner_clip_norm)
+                gradients = clip_global_norm(gradients, self.inner_clip_norm)
             if self.first_order:
                 gradients = [ops.stop_gradient(g) for g in gradients]
             weights = self.inner_update(weights, gradients, step)
@@ -168,7 +170,7 @@ class GradientMetaLearner(EpisodicModel):
         return loss, results, tape.gradient(scaled, variables)
 
     def train_step(self, data):
-        batch = check_batch(data)
+        batch = self._episodes(data)
         # Forward: inner loops on the support sets, query losses of the fast weights.
         loss, results, gradients = self.meta_gradients(batch)
         # Outer update of the meta-parameters.
@@ -179,13 +181,22 @@ class GradientMetaLearner(EpisodicModel):
         return logs | {"meta_grad_norm": self.grad_norm_tracker.result()}
 
     def test_step(self, data):
-        batch = check_batch(data)
+        batch = self._episodes(data)
         weights = self.meta_parameters()
         after, *results = self.map_tasks(
             lambda task: self.task_losses(weights, task, self.eval_inner_steps, training=False),
             batch,
         )
         return self._report(batch, ops.mean(after), *results)
+
+    def _episodes(self, data) -> tuple:
+        """The meta-batch, after checking its structure and static shapes against the base
+        model (a wrong shape would otherwise fail deep in TensorFlow, or broadcast)."""
+        sample, target = tuple(self.model.input_shape[1:]), tuple(self.model.output_shape[1:])
+        batch = check_episodes(data, sample, target)
+        if batch[0].shape[0] == 0:
+            raise ValueError(f"A meta-batch needs at least one task. Received: {batch[0].shape}")
+        return batch
 
     def _report(self, batch, loss, support, before, query_pred):
         """Update the trackers and the compiled metrics (on adapted query predictions)."""
@@ -217,15 +228,18 @@ class GradientMetaLearner(EpisodicModel):
         Returns:
             A new Keras model with the adapted weights, ready for `predict`.
         """
-        steps = self.eval_inner_steps if steps is None else int(steps)
-        support_x = ops.convert_to_tensor(support_x, dtype=self.compute_dtype)
-        support_y = ops.convert_to_tensor(support_y, dtype=self.compute_dtype)
-        if support_x.shape[0] != support_y.shape[0] or support_x.shape[0] == 0:
-            raise ValueError(
-                "support_x and support_y need the same, non-zero number of samples. "
-                f"Received: {support_x.shape} and {support_y.shape}"
-            )
+        steps = self.eval_inner_steps if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
+            raise ValueError(f"steps must be an integer >= 0. Received: steps={steps!r}")
+        support_x, support_y = self._support(support_x, support_y)
         fast, _ = self.adapt_weights(self.meta_parameters(), support_x, support_y, steps, False)
+        if not all(bool(tf.reduce_all(tf.math.is_finite(w))) for w in fast):
+            raise ValueError(
+                "Adaptation diverged: the adapted weights are not finite. Scale the data to "
+                "the range seen in meta-training or set inner_clip_norm. Received: a support "
+                f"set with max |x| = {float(tf.reduce_max(tf.abs(support_x))):.3g}, "
+                f"max |y| = {float(tf.reduce_max(tf.abs(support_y))):.3g}"
+            )
         adapted = keras.models.clone_model(self.model)
         for variable, value in zip(adapted.trainable_variables, fast, strict=True):
             variable.assign(value)
@@ -234,6 +248,26 @@ class GradientMetaLearner(EpisodicModel):
         ):
             variable.assign(source)
         return adapted
+
+    def _support(self, support_x, support_y) -> tuple:
+        """A support set as tensors, after checking shapes and values against the model."""
+        try:
+            x = np.asarray(support_x, dtype=self.compute_dtype)
+            y = np.asarray(support_y, dtype=self.compute_dtype)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                "support_x and support_y must be numeric arrays. Received: "
+                f"{type(support_x).__name__} and {type(support_y).__name__}"
+            ) from error
+        sample, target = tuple(self.model.input_shape[1:]), tuple(self.model.output_shape[1:])
+        if x.shape[1:] != sample or y.shape[1:] != target or len(x) != len(y) or not len(x):
+            raise ValueError(
+                "support_x and support_y need the same, non-zero number of samples, shaped "
+                f"(n, *{sample}) and (n, *{target}). Received: {x.shape} and {y.shape}"
+            )
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise ValueError("support_x and support_y must be finite. Received: NaN or infinity")
+        return ops.convert_to_tensor(x), ops.convert_to_tensor(y)
 
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):
@@ -252,3 +286,12 @@ class GradientMetaLearner(EpisodicModel):
     def from_config(cls, config):
         model = keras.saving.deserialize_keras_object(config.pop("model"))
         return cls(model, **config)
+
+
+def clip_global_norm(tensors, clip_norm):
+    """`tensors` scaled by `min(1, clip_norm / global_norm)`, as `tf.clip_by_global_norm`,
+    but from plain sums of squares, which `tf.vectorized_map` vectorizes (its `L2Loss` op
+    would fall back to a loop over tasks)."""
+    norm = ops.sqrt(sum(ops.sum(ops.square(t)) for t in tensors))
+    scale = clip_norm / ops.maximum(norm, clip_norm)
+    return [t * scale for t in tensors]

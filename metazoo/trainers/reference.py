@@ -34,18 +34,29 @@ def predict_tasks(learner, batch: MetaBatch, steps: int | None = None) -> np.nda
         return learner.predict_tasks(batch)
     batch = check_meta_batch(batch)
     steps = learner.eval_inner_steps if steps is None else int(steps)
-    weights = learner.meta_parameters()
+    return ops.convert_to_numpy(_adapted_predictor(learner, steps)(tuple(batch)))
 
-    @tf.function
-    def run(parts):
-        def per_task(task):
-            support_x, support_y, query_x, _ = task
-            fast, _ = learner.adapt_weights(weights, support_x, support_y, steps, False)
-            return learner.forward(fast, query_x, training=False)
 
-        return learner.map_tasks(per_task, parts)
+def _adapted_predictor(learner, steps):
+    """The learner's compiled "adapt on each support set, predict each query set" function,
+    made once per number of steps and kept on the learner (so repeated calls do not
+    retrace). It reads the meta-parameters when called, so later training is seen."""
+    cache = learner.__dict__.setdefault("_metazoo_predictors", {})
+    if steps not in cache:
 
-    return ops.convert_to_numpy(run(tuple(batch)))
+        @tf.function(reduce_retracing=True)
+        def run(parts):
+            weights = learner.meta_parameters()
+
+            def per_task(task):
+                support_x, support_y, query_x, _ = task
+                fast, _ = learner.adapt_weights(weights, support_x, support_y, steps, False)
+                return learner.forward(fast, query_x, training=False)
+
+            return learner.map_tasks(per_task, parts)
+
+        cache[steps] = run
+    return cache[steps]
 
 
 def scratch_predictions(
@@ -114,12 +125,19 @@ def scratch_predictions(
 
 
 def fit_pooled(build, batches, epochs=5, batch_size=256, learning_rate=1e-2, loss="mse", seed=0):
-    """One model trained on every sample of the training tasks, support and query alike,
-    as if they were one data set (no adaptation).
+    """One model trained on every sample of the given meta-batches, support and query
+    alike, as if they were one data set (no adaptation). The samples are those of the
+    episodes passed (random episodes may repeat samples); to pool a `TaskSet`'s windows
+    exactly, fit a zoo model on the windows themselves.
 
     Args:
         build: `build(seed) -> keras.Model`.
         batches: an iterable of `MetaBatch`es (or 4-tuples) of training tasks.
+        epochs: passes over the pooled samples.
+        batch_size: samples per gradient step.
+        learning_rate: Adam learning rate (1e-2 suits the small synthetic families).
+        loss: a Keras loss name or object.
+        seed: seed of the initialization.
 
     Returns:
         The trained Keras model.

@@ -226,6 +226,17 @@ def test_save_and_load_keep_the_meta_state(cls, tmp_path):
     loaded.fit(tf.data.Dataset.from_tensors(tuple(batch)), epochs=1, verbose=0)
 
 
+def test_predict_tasks_traces_once_and_sees_later_training():
+    batch = _batch()
+    learner = _trainer(MAML)
+    first = predict_tasks(learner, batch, steps=2)
+    np.testing.assert_array_equal(predict_tasks(learner, batch, steps=2), first)
+    assert learner._metazoo_predictors[2].experimental_get_tracing_count() == 1
+    learner.fit(tf.data.Dataset.from_tensors(tuple(batch)), epochs=1, verbose=0)
+    assert not np.allclose(predict_tasks(learner, batch, steps=2), first)
+    assert learner._metazoo_predictors[2].experimental_get_tracing_count() == 1
+
+
 def test_recurrent_base_trains_in_second_order():
     batch = _batch()
     learner = _trainer(MAML, name="gru", inner_steps=2)
