@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from metazoo.data.episodes import MetaBatch, check_meta_batch
+from metazoo.data.episodes import check_meta_batch
 
 CHECKPOINT = "task_embeddings"
 METADATA = "metadata.tsv"
@@ -53,12 +53,9 @@ class TaskEmbeddingProjector(keras.callbacks.Callback):
         """A projector of every task of a `TaskSet` long enough for `support_size` samples,
         embedded from its first `support_size` samples, with its symbol and period as
         metadata."""
-        rows, parts = [], []
-        for task, support, query in tasks.episodes(support_size, 1):
-            rows.append((task.symbol, str(task.period)))
-            parts.append((support.X, support.y, query.X, query.y))
-        batch = MetaBatch(*(np.stack(column) for column in zip(*parts, strict=True)))
-        symbols, periods = zip(*rows, strict=True)
+        batch, _, episodes = tasks.episode_batch(support_size, 1)
+        symbols = [task.symbol for task, _, _ in episodes]
+        periods = [str(task.period) for task, _, _ in episodes]
         return cls(log_dir, batch, {"symbol": symbols, "period": periods}, **kwargs)
 
     def on_train_begin(self, logs=None):

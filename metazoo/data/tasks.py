@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from metazoo.data.episodes import MetaBatch, meta_batch_dataset
+from metazoo.data.features import check_count
 from metazoo.data.windows import WindowSet
 
 
@@ -108,9 +109,10 @@ class TaskSet:
         """
         if not isinstance(windows, WindowSet):
             raise TypeError(f"windows must be a WindowSet. Received: {type(windows).__name__}")
+        min_samples = check_count("min_samples", min_samples)
         try:
             periods = pd.DatetimeIndex(windows.times).to_period(period)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise ValueError(
                 f"period must be a pandas period alias such as 'Q', 'M' or 'Y'. Received: {period!r}"
             ) from error
@@ -200,8 +202,7 @@ class TaskSet:
         `random_offset` each episode starts at a random sample of its task, otherwise at
         the first.
         """
-        if int(meta_batch_size) != meta_batch_size or meta_batch_size < 1:
-            raise ValueError(f"meta_batch_size must be >= 1. Received: {meta_batch_size}")
+        meta_batch_size = check_count("meta_batch_size", meta_batch_size, rule=">= 1")
         eligible = self.eligible(support_size, query_size)
         picks = rng.choice(
             len(eligible), size=meta_batch_size, replace=meta_batch_size > len(eligible)
@@ -217,9 +218,8 @@ class TaskSet:
 
     def eligible(self, support_size: int, query_size: int) -> list[Task]:
         """Tasks with enough samples for an episode of these sizes."""
-        for name, size in (("support_size", support_size), ("query_size", query_size)):
-            if int(size) != size or size < 1:
-                raise ValueError(f"{name} must be an integer >= 1. Received: {name}={size}")
+        support_size = check_count("support_size", support_size)
+        query_size = check_count("query_size", query_size)
         tasks = [t for t in self.tasks if len(t) >= t.episode_length(support_size, query_size)]
         if not tasks:
             longest = max((len(t) for t in self.tasks), default=0)
@@ -250,6 +250,32 @@ class TaskSet:
             n_batches=n_batches,
             seed=seed,
         )
+
+    def episode_batch(self, support_size: int, query_size: int | None = None):
+        """Every task's evaluation episode (see `episodes`) stacked into one `MetaBatch`.
+
+        With `query_size=None` the query sets (the rest of each task) differ in length:
+        each is padded to the longest by repeating its last sample, and `lengths` says how
+        many samples are real.
+
+        Returns:
+            `(batch, lengths, episodes)`: the `MetaBatch`, `(n_tasks,)` query lengths, and
+            the `(task, support, query)` triples of `episodes`.
+        """
+        episodes = list(self.episodes(support_size, query_size))
+        lengths = np.array([len(query) for _, _, query in episodes])
+        longest = int(lengths.max())
+
+        def padded(a):
+            return np.concatenate([a, np.repeat(a[-1:], longest - len(a), axis=0)])
+
+        batch = MetaBatch(
+            np.stack([support.X for _, support, _ in episodes]),
+            np.stack([support.y for _, support, _ in episodes]),
+            np.stack([padded(query.X) for _, _, query in episodes]),
+            np.stack([padded(query.y) for _, _, query in episodes]),
+        )
+        return batch, lengths, episodes
 
     def episodes(self, support_size: int, query_size: int | None = None):
         """Yield `(task, support, query)` for evaluation: support is the first samples of

@@ -55,23 +55,10 @@ class Episodes:
 
     @classmethod
     def from_tasks(cls, name: str, tasks: TaskSet, support_size: int) -> Episodes:
-        support, query, names = [], [], []
-        for task, s, q in tasks.episodes(support_size):
-            support.append(s)
-            query.append(q)
-            names.append(task.name)
-        lengths = np.array([len(q) for q in query])
-        longest = int(lengths.max())
-
-        def pad(a):
-            return np.concatenate([a, np.repeat(a[-1:], longest - len(a), axis=0)])
-
-        batch = MetaBatch(
-            np.stack([s.X for s in support]),
-            np.stack([s.y for s in support]),
-            np.stack([pad(q.X) for q in query]),
-            np.stack([pad(q.y) for q in query]),
-        )
+        batch, lengths, episodes = tasks.episode_batch(support_size)
+        support = [s for _, s, _ in episodes]
+        query = [q for _, _, q in episodes]
+        names = [task.name for task, _, _ in episodes]
         return cls(name, support, query, batch, lengths, names)
 
     def __len__(self) -> int:

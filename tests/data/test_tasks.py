@@ -268,6 +268,19 @@ def test_episodes_with_query_size(tasks):
     assert len(list(tasks.episodes(5, query_size=13))) == sum(len(t) >= 19 for t in tasks)
 
 
+def test_episode_batch_stacks_episodes_and_pads_query_sets(tasks):
+    batch, lengths, episodes = tasks.episode_batch(5)
+    assert batch.n_tasks == len(episodes) == len(lengths)
+    assert batch.query_x.shape[1] == lengths.max() > lengths.min()
+    for i, (_, support, query) in enumerate(episodes):
+        np.testing.assert_array_equal(batch.support_x[i], support.X)
+        np.testing.assert_array_equal(batch.query_y[i, : lengths[i]], query.y)
+        padding = batch.query_x[i, lengths[i] :]
+        np.testing.assert_array_equal(padding, np.broadcast_to(query.X[-1], padding.shape))
+    fixed, lengths, _ = tasks.episode_batch(5, query_size=3)
+    assert fixed.query_x.shape[1] == 3 and set(lengths) == {3}
+
+
 # --- meta-batch checks ---------------------------------------------------------------------
 
 
