@@ -13,11 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from numbers import Real
 
+import numpy as np
 import pandas as pd
 
 from metazoo.backtest.signals import to_wide
 from metazoo.data.features import check_sorted
-from metazoo.metrics.finance import annualized_return, sharpe_ratio, strategy_summary
+from metazoo.metrics.finance import (
+    _check_periods,
+    annualized_return,
+    sharpe_ratio,
+    strategy_summary,
+)
 
 __all__ = ["BacktestResult", "backtest", "forward_returns"]
 
@@ -109,10 +115,21 @@ def backtest(positions, returns, *, cost_bps: float, periods_per_year: float = 2
     """
     if isinstance(cost_bps, bool) or not isinstance(cost_bps, Real) or not cost_bps >= 0:
         raise ValueError(f"cost_bps must be a number >= 0. Received: cost_bps={cost_bps!r}")
+    if not np.isfinite(cost_bps):
+        raise ValueError(f"cost_bps must be finite. Received: cost_bps={cost_bps!r}")
+    periods_per_year = _check_periods(periods_per_year)
     held = to_wide(positions, name="positions")
     earned = to_wide(returns, name="returns")
     if not held.index.is_monotonic_increasing or not held.index.is_unique:
         raise ValueError("positions must have unique dates in increasing order.")
+    if not earned.index.is_unique:
+        raise ValueError(
+            f"returns must have unique dates. Received duplicates: "
+            f"{list(earned.index[earned.index.duplicated()][:3])}"
+        )
+    for name, frame in (("positions", held), ("returns", earned)):
+        if np.isinf(frame.to_numpy()).any():
+            raise ValueError(f"{name} must be finite or NaN. Received: an infinite value")
     missing_assets = held.columns.difference(earned.columns).tolist()
     missing_dates = held.index.difference(earned.index)
     if missing_assets or len(missing_dates):
@@ -129,15 +146,22 @@ def backtest(positions, returns, *, cost_bps: float, periods_per_year: float = 2
     gross = (held * earned).sum(axis=1)
     costs = asset_costs.sum(axis=1)
     net = gross - costs
+    equity = (1.0 + net).cumprod()
+    if not (np.isfinite(asset_pnl.to_numpy()).all() and np.isfinite(equity.to_numpy()).all()):
+        raise ValueError(
+            "The P&L overflows float64: positions or returns far too large. Received: "
+            f"max |position| = {held.abs().max().max():.3g}, "
+            f"max |return| = {earned.abs().max().max():.3g}"
+        )
     return BacktestResult(
         positions=held,
         returns=earned,
         gross_returns=gross.rename("gross"),
         costs=costs.rename("costs"),
         net_returns=net.rename("net"),
-        equity=(1.0 + net).cumprod().rename("equity"),
+        equity=equity.rename("equity"),
         asset_pnl=asset_pnl,
         turnover=traded.sum(axis=1).rename("turnover"),
         cost_bps=float(cost_bps),
-        periods_per_year=float(periods_per_year),
+        periods_per_year=periods_per_year,
     )

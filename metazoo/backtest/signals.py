@@ -32,13 +32,13 @@ def to_wide(frame, column: str | None = None, name: str = "forecasts") -> pd.Dat
         Wide float64 DataFrame; a Series becomes one column named `value`.
     """
     if isinstance(frame, pd.Series):
-        return frame.astype("float64").to_frame("value")
+        return _floats(frame, name).to_frame("value")
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(
             f"{name} must be a DataFrame or a Series. Received: {type(frame).__name__}"
         )
     if not {"date", "symbol"} <= set(frame.columns):
-        return frame.astype("float64")
+        return _floats(frame, name)
     values = [c for c in frame.columns if c not in ("date", "symbol")]
     if column is None and len(values) != 1:
         raise ValueError(
@@ -48,9 +48,17 @@ def to_wide(frame, column: str | None = None, name: str = "forecasts") -> pd.Dat
     column = values[0] if column is None else column
     if column not in values:
         raise ValueError(f"column must be one of {values}. Received: column={column!r}")
-    wide = frame.pivot(index="date", columns="symbol", values=column).astype("float64")
+    wide = _floats(frame.pivot(index="date", columns="symbol", values=column), name)
     wide.columns.name = None
     return wide
+
+
+def _floats(frame, name: str):
+    """`frame` as float64, or a clear error naming what is not a number."""
+    try:
+        return frame.astype("float64")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must hold numbers. Received: {error}") from error
 
 
 def _like_input(wide: pd.DataFrame, original):

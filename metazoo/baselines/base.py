@@ -67,7 +67,8 @@ def shift(prices: pd.DataFrame, values: np.ndarray, periods: int) -> np.ndarray:
     """Each symbol's values moved `periods` rows later (NaN filled in)."""
 
     def later(column):
-        return np.concatenate([np.full(periods, np.nan), column[: len(column) - periods]])
+        lag = min(periods, len(column))  # a symbol shorter than the shift is all NaN
+        return np.concatenate([np.full(lag, np.nan), column[: len(column) - lag]])
 
     return group_apply(prices, values, later)
 

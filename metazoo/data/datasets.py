@@ -164,6 +164,8 @@ def to_long(frame: pd.DataFrame, layout="auto", symbol="ASSET", date_column="dat
         raise ValueError(
             f"layout must be 'auto', 'long', 'single' or 'wide'. Received: layout={layout!r}"
         )
+    if frame.columns.duplicated().any():
+        raise ValueError(f"Column names must be unique. Received columns: {list(frame.columns)}")
     if isinstance(frame.columns, pd.MultiIndex):
         return _wide_to_long(frame, date_column, multi=True)
     folded = {c: str(c).strip().lower() for c in frame.columns}
@@ -240,6 +242,13 @@ def validate_prices(frame, *, missing="raise", sort=False, min_rows=None) -> pd.
             f"Price frame needs columns ['date', 'symbol', 'close']. Missing: {absent}. "
             f"Received columns: {list(frame.columns)}"
         )
+    if frame.columns.duplicated().any():
+        raise ValueError(
+            "Column names must be unique ignoring case and surrounding spaces. "
+            f"Received columns: {list(frame.columns)}"
+        )
+    if frame.empty:
+        raise ValueError(f"The price frame has no rows. Received columns: {list(frame.columns)}")
     frame = frame.reindex(columns=[*COLUMNS, *[c for c in frame.columns if c not in COLUMNS]])
     frame["date"] = _parse_dates(frame["date"])
     frame["symbol"] = _parse_symbols(frame["symbol"])

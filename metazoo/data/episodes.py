@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 from typing import NamedTuple
 
 import numpy as np
+
+from metazoo.data.features import check_count
 
 
 class MetaBatch(NamedTuple):
@@ -71,8 +74,9 @@ def meta_batch_dataset(
     """
     import tensorflow as tf
 
-    if n_batches is not None and int(n_batches) < 1:
-        raise ValueError(f"n_batches must be >= 1 or None. Received: n_batches={n_batches}")
+    n_batches = None if n_batches is None else check_count("n_batches", n_batches)
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0. Received: seed={seed!r}")
     example = check_meta_batch(sample(np.random.default_rng([seed, 2**31 - 1])))
     signature = tuple(
         tf.TensorSpec(shape=part.shape, dtype=tf.float32, name=name)

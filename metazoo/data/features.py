@@ -24,6 +24,8 @@ Volatility features are daily (not annualized).
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import pandas as pd
 
@@ -180,6 +182,14 @@ def compute_features(frame: pd.DataFrame, features=None) -> pd.DataFrame:
     return out
 
 
+def check_count(name: str, value, rule: str = "an integer >= 1") -> int:
+    """`value` as an int, after checking it is a whole number >= 1 (not a bool)."""
+    whole = isinstance(value, Real) and np.isfinite(value) and value == int(value)
+    if isinstance(value, bool) or not whole or value < 1:
+        raise ValueError(f"{name} must be {rule}. Received: {name}={value!r}")
+    return int(value)
+
+
 def target_names(target: str, horizon: int, cumulative: bool) -> list[str]:
     """Column names of the targets: `return_1 ... return_h` or `return_sum_h`."""
     if cumulative:
@@ -207,8 +217,7 @@ def compute_targets(
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}. Received: target={target!r}")
-    if int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon must be an integer >= 1. Received: horizon={horizon}")
+    horizon = check_count("horizon", horizon)
     check_sorted(frame)
     returns = frame.groupby("symbol", sort=False)["close"].transform(lambda c: np.log(c).diff())
     ahead = pd.concat(
@@ -232,13 +241,30 @@ def compute_targets(
 
 
 def check_sorted(frame: pd.DataFrame) -> None:
-    """Refuse a frame that is not a validated long price frame with rows in date order."""
+    """Refuse a frame that is not a validated long price frame with rows in date order:
+    unique columns, datetime dates, numeric fields, finite positive prices (a field a symbol
+    lacks may be empty), volumes >= 0, unique (symbol, date) rows in date order."""
+    hint = "pass the frame through metazoo.data.load_prices first"
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(
+            f"Expected a validated long price frame, a pandas.DataFrame ({hint}). "
+            f"Received: {type(frame).__name__}"
+        )
     missing = [c for c in ("date", "symbol", "close") if c not in frame.columns]
     if missing:
         raise ValueError(
             "Expected a validated long price frame (see metazoo.data.load_prices). "
             f"Missing columns: {missing}. Received columns: {list(frame.columns)}"
         )
+    if frame.columns.duplicated().any():
+        raise ValueError(
+            f"Column names must be unique; {hint}. Received columns: {list(frame.columns)}"
+        )
+    if frame.empty:
+        raise ValueError(f"The price frame has no rows. Received columns: {list(frame.columns)}")
+    if not pd.api.types.is_datetime64_any_dtype(frame["date"]):
+        raise ValueError(f"Dates must be datetime64; {hint}. Received: {frame['date'].dtype}")
+    _check_values(frame, hint)
     if frame.duplicated(["symbol", "date"]).any() or not all(
         d.is_monotonic_increasing for _, d in frame.groupby("symbol", sort=False)["date"]
     ):
@@ -246,3 +272,17 @@ def check_sorted(frame: pd.DataFrame) -> None:
             "Rows must be unique and in date order within each symbol; "
             "pass the frame through metazoo.data.load_prices first."
         )
+
+
+def _check_values(frame: pd.DataFrame, hint: str) -> None:
+    for field in [c for c in ("open", "high", "low", "close", "volume") if c in frame.columns]:
+        dtype = frame[field].dtype
+        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_complex_dtype(dtype):
+            raise ValueError(f"Column {field!r} must be numeric; {hint}. Received: {dtype}")
+        values = frame[field].to_numpy(dtype=np.float64)
+        present = values[~np.isnan(values)] if field != "close" else values
+        low = 0.0 if field == "volume" else np.nextafter(0.0, 1.0)
+        if not (np.isfinite(present).all() and (present >= low).all()):
+            bad = present[~(np.isfinite(present) & (present >= low))][:3]
+            kind = "finite and >= 0" if field == "volume" else "finite and positive"
+            raise ValueError(f"Column {field!r} must be {kind}; {hint}. Received: {bad}")

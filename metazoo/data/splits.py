@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import BaseCrossValidator
 
 __all__ = ["PurgedKFold", "WalkForward"]
@@ -40,7 +41,16 @@ def _time_positions(X, groups) -> tuple[np.ndarray, int]:
             f"groups must hold one time per sample, with shape ({n_samples},). "
             f"Received: groups.shape={times.shape}"
         )
-    unique, positions = np.unique(times, return_inverse=True)
+    if pd.isna(times).any():
+        raise ValueError(
+            f"groups must not hold NaN or NaT times. Received: {times[pd.isna(times)][:3]}"
+        )
+    try:
+        unique, positions = np.unique(times, return_inverse=True)
+    except TypeError as error:
+        raise TypeError(
+            f"groups must be times of one sortable kind. Received: {error} ({times[:3]}...)"
+        ) from error
     return positions.reshape(-1), len(unique)
 
 

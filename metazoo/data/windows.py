@@ -7,7 +7,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from metazoo.data.features import compute_features, compute_targets, feature_warmup
+from metazoo.data.features import (
+    check_count,
+    compute_features,
+    compute_targets,
+    feature_warmup,
+)
 
 
 @dataclass(frozen=True)
@@ -135,8 +140,7 @@ def make_windows(
     Raises:
         ValueError: if a symbol has too few rows to make a single sample.
     """
-    if int(lookback) != lookback or lookback < 1:
-        raise ValueError(f"lookback must be an integer >= 1. Received: lookback={lookback}")
+    lookback, horizon = check_count("lookback", lookback), check_count("horizon", horizon)
     feats = compute_features(frame, features)
     targets = compute_targets(frame, target, horizon, cumulative)
     feature_names = tuple(feats.columns[2:])
@@ -156,6 +160,12 @@ def make_windows(
             parts.append((symbol, *part))
     if short:
         warmup = max(feature_warmup(name) for name in feature_names)
+        if min(short.values()) >= warmup + lookback + horizon:
+            raise ValueError(
+                f"No window of symbols {sorted(short)} has finite features and targets, "
+                "though they have the rows: their values overflow float64 (prices near "
+                f"1e300 or above?). Received rows per symbol: {short}"
+            )
         raise ValueError(
             f"Too few rows to make a window of lookback={lookback} and horizon={horizon} "
             f"(the features need {warmup} rows of warm-up, so at least "
@@ -180,7 +190,7 @@ def make_windows(
 
 
 def _symbol_windows(features, targets, dates, lookback, horizon):
-    """Windows of one symbol, or None if it has too few rows."""
+    """Windows of one symbol, or None if it has too few rows or no finite window."""
     if len(features) < lookback + horizon:
         return None
     windows = np.lib.stride_tricks.sliding_window_view(features, lookback, axis=0)
@@ -237,6 +247,17 @@ class WindowScaler:
         self.y_mean_ = windows.y.mean(axis=0)
         self.y_scale_ = np.maximum(windows.y.std(axis=0), self.eps)
         self.feature_names_ = windows.feature_names
+        means, scales = (
+            (self.mean_.values(), self.scale_.values())
+            if self.per_symbol
+            else ([self.mean_], [self.scale_])
+        )
+        if not all(np.isfinite(s).all() for s in [*means, *scales, self.y_mean_, self.y_scale_]):
+            raise ValueError(
+                "Means or standard deviations overflow: the values are too large to "
+                f"standardize. Received: max |X| = {np.abs(windows.X).max():.3g}, "
+                f"max |y| = {np.abs(windows.y).max():.3g}"
+            )
         return self
 
     def transform(self, windows: WindowSet) -> WindowSet:
@@ -253,7 +274,7 @@ class WindowScaler:
         y = (windows.y - self.y_mean_) / self.y_scale_ if self.scale_targets else windows.y
         if not self.per_symbol:
             X[:] = (windows.X - self.mean_) / self.scale_
-            return replace(windows, X=X, y=y.astype(np.float32))
+            return _scaled(windows, X, y)
         unseen = sorted(set(windows.symbols) - set(self.mean_))
         if unseen:
             raise ValueError(
@@ -263,7 +284,7 @@ class WindowScaler:
         for symbol in np.unique(windows.symbols):
             rows = windows.symbols == symbol
             X[rows] = (windows.X[rows] - self.mean_[symbol]) / self.scale_[symbol]
-        return replace(windows, X=X, y=y.astype(np.float32))
+        return _scaled(windows, X, y)
 
     def inverse_targets(self, y):
         """Targets or forecasts `(n, n_targets)` on the scale of the data (identity unless
@@ -277,9 +298,29 @@ class WindowScaler:
         return self.fit(windows).transform(windows)
 
 
+def _scaled(windows: WindowSet, X, y) -> WindowSet:
+    y = y.astype(np.float32)
+    _check_finite(X, y, "Scaled windows overflow: values far outside those seen in fit")
+    return replace(windows, X=X, y=y)
+
+
 def _check_windowset(windows, method: str) -> None:
     if not isinstance(windows, WindowSet):
         raise TypeError(
             f"WindowScaler.{method} takes a WindowSet (see make_windows). "
             f"Received: {type(windows).__name__}"
         )
+    X, y = np.asarray(windows.X), np.asarray(windows.y)
+    if X.ndim != 3 or y.ndim != 2 or len(y) != len(X):
+        raise ValueError(
+            f"WindowScaler.{method} needs X of shape (n, lookback, n_features) and y of shape "
+            f"(n, n_targets). Received: X.shape={X.shape}, y.shape={y.shape}"
+        )
+    _check_finite(X, y, f"WindowScaler.{method} needs finite X and y")
+
+
+def _check_finite(X, y, what: str) -> None:
+    for name, values in (("X", X), ("y", y)):
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            raise ValueError(f"{what}. Received: {bad} NaN or infinite value(s) in {name}")

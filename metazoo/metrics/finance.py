@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from metazoo.metrics.forecast import _check_pair, _pearson
+from metazoo.metrics.forecast import (
+    _check_pair,
+    _pearson,
+    as_floats,
+    finite_result,
+    unit_scale,
+)
 
 __all__ = [
     "annualized_return",
@@ -82,7 +88,8 @@ def qlike(var_true, var_pred, floor: float = 1e-12) -> float:
             f"Received: {int(np.count_nonzero(pred <= 0))} value(s) <= 0, min={pred.min()}"
         )
     ratio = np.maximum(true, floor) / pred
-    return float(np.mean(ratio - np.log(ratio) - 1.0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return finite_result(np.mean(ratio - np.log(ratio) - 1.0), "qlike")
 
 
 def ic_by_period(y_true, y_pred, periods, method: str = "pearson") -> pd.Series:
@@ -140,7 +147,7 @@ def icir(ic_series) -> float:
     Raises:
         ValueError: If fewer than 2 finite ICs remain, or an IC is infinite.
     """
-    values = np.asarray(ic_series, dtype=np.float64).reshape(-1)
+    values = as_floats(ic_series, "ic_series").reshape(-1)
     if np.isinf(values).any():
         raise ValueError(f"ICs must be finite or NaN. Received: {values[np.isinf(values)]}")
     values = values[~np.isnan(values)]
@@ -150,12 +157,13 @@ def icir(ic_series) -> float:
         )
     if np.ptp(values) == 0:
         return float("nan")
+    values = unit_scale(values)  # the ratio is scale-free; this avoids under- and overflow
     return float(values.mean() / values.std(ddof=1))
 
 
 def _check_returns(returns, name: str = "returns", minimum: int = 1) -> np.ndarray:
     """Finite 1-D float64 returns, at least `minimum` of them."""
-    values = np.asarray(returns, dtype=np.float64)
+    values = as_floats(returns, name)
     if values.ndim != 1:
         raise ValueError(
             f"{name} must be 1-D, one return per period. Received: shape={values.shape}"
@@ -175,6 +183,8 @@ def _check_periods(periods_per_year) -> float:
         raise ValueError(f"periods_per_year must be a number. Received: {periods_per_year!r}")
     if not periods_per_year > 0:
         raise ValueError(f"periods_per_year must be > 0. Received: {periods_per_year!r}")
+    if not np.isfinite(periods_per_year):
+        raise ValueError(f"periods_per_year must be finite. Received: {periods_per_year!r}")
     return float(periods_per_year)
 
 
@@ -188,7 +198,8 @@ def annualized_return(returns, periods_per_year: float = 252) -> float:
     Returns:
         The annualized mean return.
     """
-    return float(_check_returns(returns).mean() * _check_periods(periods_per_year))
+    periods = _check_periods(periods_per_year)
+    return finite_result(_check_returns(returns).mean() * periods, "annualized_return")
 
 
 def annualized_volatility(returns, periods_per_year: float = 252) -> float:
@@ -202,7 +213,9 @@ def annualized_volatility(returns, periods_per_year: float = 252) -> float:
         The annualized standard deviation.
     """
     values = _check_returns(returns, minimum=2)
-    return float(values.std(ddof=1) * np.sqrt(_check_periods(periods_per_year)))
+    largest = np.abs(values).max()
+    std = largest * unit_scale(values).std(ddof=1) if largest > 0 else 0.0
+    return finite_result(std * np.sqrt(_check_periods(periods_per_year)), "annualized_volatility")
 
 
 def sharpe_ratio(returns, risk_free: float = 0.0, periods_per_year: float = 252) -> float:
@@ -223,6 +236,7 @@ def sharpe_ratio(returns, risk_free: float = 0.0, periods_per_year: float = 252)
     excess = _check_returns(returns, minimum=2) - float(risk_free) / periods
     if np.ptp(excess) == 0:
         return float("nan")
+    excess = unit_scale(excess)  # the ratio is scale-free; this avoids under- and overflow
     return float(excess.mean() / excess.std(ddof=1) * np.sqrt(periods))
 
 
@@ -246,9 +260,10 @@ def max_drawdown(returns) -> float:
         raise ValueError(
             f"Simple returns cannot be below -1. Received: min(returns)={values.min()}"
         )
-    equity = np.concatenate([[1.0], np.cumprod(1.0 + values)])
-    peak = np.maximum.accumulate(equity)
-    return float(np.min(equity / peak - 1.0))
+    # In logs, so that an equity curve beyond float64 (or down to 0) still compares.
+    with np.errstate(divide="ignore"):
+        log_equity = np.concatenate([[0.0], np.cumsum(np.log1p(values))])
+    return float(np.min(np.expm1(log_equity - np.maximum.accumulate(log_equity))))
 
 
 def turnover(positions, periods_per_year: float | None = None) -> float:
@@ -265,8 +280,10 @@ def turnover(positions, periods_per_year: float | None = None) -> float:
     Returns:
         Mean daily (or annual) turnover, in units of the positions (1.0 = 100% of capital).
     """
-    values = np.nan_to_num(np.asarray(positions, dtype=np.float64), nan=0.0)
-    values = values.reshape(len(values), -1) if values.ndim == 1 else values
+    values = np.nan_to_num(
+        as_floats(positions, "positions"), nan=0.0, posinf=np.inf, neginf=-np.inf
+    )
+    values = values.reshape(len(values), -1) if values.ndim == 1 and len(values) else values
     if values.ndim != 2 or values.shape[0] == 0:
         raise ValueError(
             "positions must be (n_days, n_assets) or (n_days,) with n_days >= 1. "
@@ -276,7 +293,7 @@ def turnover(positions, periods_per_year: float | None = None) -> float:
         raise ValueError("positions must be finite or NaN. Received: an infinite position")
     changes = np.abs(np.diff(values, axis=0, prepend=0.0)).sum(axis=1)
     scale = 1.0 if periods_per_year is None else _check_periods(periods_per_year)
-    return float(changes.mean() * scale)
+    return finite_result(changes.mean() * scale, "turnover")
 
 
 def strategy_summary(returns, positions=None, periods_per_year: float = 252) -> dict:
@@ -295,7 +312,7 @@ def strategy_summary(returns, positions=None, periods_per_year: float = 252) -> 
     values = _check_returns(returns, minimum=2)
     summary = {
         "n_periods": int(values.size),
-        "total_return": float(np.prod(1.0 + values) - 1.0),
+        "total_return": finite_result(np.prod(1.0 + values) - 1.0, "total_return"),
         "annualized_return": annualized_return(values, periods_per_year),
         "annualized_volatility": annualized_volatility(values, periods_per_year),
         "sharpe_ratio": sharpe_ratio(values, periods_per_year=periods_per_year),
@@ -322,8 +339,12 @@ def var_breaches(returns, var) -> np.ndarray:
             differ or a value is not finite.
     """
     values = _check_returns(returns)
-    var = np.broadcast_to(np.asarray(var, dtype=np.float64), values.shape)
-    var = _check_returns(var.copy(), name="var")
+    var = as_floats(var, "var")
+    if var.ndim and var.shape != values.shape:
+        raise ValueError(
+            f"var must be a scalar or shaped like returns {values.shape}. Received: {var.shape}"
+        )
+    var = _check_returns(np.broadcast_to(var, values.shape).copy(), name="var")
     if np.any(var < 0):
         raise ValueError(
             "var must be a positive loss fraction (0.02 for a 2% loss), not a return "

@@ -16,10 +16,30 @@ import pandas as pd
 __all__ = ["SCORERS", "get_scorer", "hit_rate", "ic", "mae", "mse", "rank_ic"]
 
 
+def as_floats(values, name: str) -> np.ndarray:
+    """`values` as a float64 array, or a clear error if they are not numbers."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{name} must be an array of numbers. Received: {type(values).__name__} ({error})"
+        ) from error
+
+
+def finite_result(value, name: str) -> float:
+    """`value` as a float, or a clear error if it overflowed float64."""
+    if not np.isfinite(value):
+        raise ValueError(
+            f"{name} overflows float64 for inputs of this size; rescale them. "
+            f"Received: {name}={value}"
+        )
+    return float(value)
+
+
 def _check_pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     """Both inputs as flat float64 arrays, after checking shapes and values."""
-    true = np.asarray(y_true, dtype=np.float64)
-    pred = np.asarray(y_pred, dtype=np.float64)
+    true = as_floats(y_true, "y_true")
+    pred = as_floats(y_pred, "y_pred")
     if true.shape != pred.shape:
         raise ValueError(
             "y_true and y_pred must have the same shape. "
@@ -51,7 +71,7 @@ def mse(y_true, y_pred) -> float:
         ValueError: If the shapes differ, the inputs are empty or not finite.
     """
     true, pred = _check_pair(y_true, y_pred)
-    return float(np.mean(np.square(pred - true)))
+    return finite_result(np.mean(np.square(pred - true)), "mse")
 
 
 def mae(y_true, y_pred) -> float:
@@ -68,7 +88,7 @@ def mae(y_true, y_pred) -> float:
         ValueError: If the shapes differ, the inputs are empty or not finite.
     """
     true, pred = _check_pair(y_true, y_pred)
-    return float(np.mean(np.abs(pred - true)))
+    return finite_result(np.mean(np.abs(pred - true)), "mae")
 
 
 def hit_rate(y_true, y_pred) -> float:
@@ -97,10 +117,17 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two flat arrays, or NaN if either is constant."""
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
+    a, b = unit_scale(a), unit_scale(b)  # no overflow or underflow in the products below
     a = a - a.mean()
     b = b - b.mean()
     r = np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b))
     return float(np.clip(r, -1.0, 1.0))
+
+
+def unit_scale(values: np.ndarray) -> np.ndarray:
+    """`values` divided by their largest magnitude (for scale-free statistics)."""
+    largest = np.abs(values).max()
+    return values / largest if largest > 0 else values
 
 
 def ic(y_true, y_pred) -> float:

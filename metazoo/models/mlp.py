@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import keras
 
-from metazoo.models.registry import register
+from metazoo.models.registry import _is_count, register
 
 
 @register("mlp")
@@ -25,8 +27,9 @@ def mlp(inputs, units=(64, 32), activation="relu", dropout=0.0):
 
 
 def _as_tuple(values, name):
-    values = (values,) if isinstance(values, int) else tuple(values)
-    if not values or any(int(v) != v or v < 1 for v in values):
+    iterable = isinstance(values, Iterable) and not isinstance(values, (str, bytes, dict))
+    values = tuple(values) if iterable else (values,)
+    if not values or not all(_is_count(v) for v in values):
         raise ValueError(f"{name} must be positive integers. Received: {name}={values}")
     return tuple(int(v) for v in values)
 

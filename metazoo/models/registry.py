@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
+from numbers import Real
 
 import keras
 
@@ -95,12 +97,15 @@ def build(
         raise ValueError(
             f"Unknown hyperparameters for {name!r}; it takes {sorted(known)}. Received: {unknown}"
         )
-    shape = tuple(int(d) for d in input_shape)
-    if len(shape) != 2 or min(shape) < 1:
+    _check_hyperparameters(hparams)
+    iterable = isinstance(input_shape, Iterable) and not isinstance(input_shape, (str, bytes))
+    dims = tuple(input_shape) if iterable else ()
+    if len(dims) != 2 or not all(_is_count(d) for d in dims):
         raise ValueError(
             f"input_shape must be (lookback, n_features), both >= 1. Received: input_shape={input_shape}"
         )
-    if int(output_dim) != output_dim or output_dim < 1:
+    shape = tuple(int(d) for d in dims)
+    if not _is_count(output_dim):
         raise ValueError(f"output_dim must be an integer >= 1. Received: output_dim={output_dim}")
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
@@ -109,6 +114,28 @@ def build(
     units = 2 * int(output_dim) if probabilistic else int(output_dim)
     outputs = keras.layers.Dense(units, name=HEAD_PREFIX)(body)
     return keras.Model(inputs, outputs, name=name)
+
+
+_COUNTS = ("filters", "kernel_size", "attention_units", "d_model", "num_heads", "ff_units")
+
+
+def _check_hyperparameters(hparams: dict) -> None:
+    """Check the zoo's shared hyperparameter kinds by name: sizes, rates and switches."""
+    for key, value in hparams.items():
+        if key in (*_COUNTS, "num_layers") and not _is_count(value):
+            raise ValueError(f"{key} must be an integer >= 1. Received: {key}={value!r}")
+        rate = isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < 1
+        if key == "dropout" and not rate:
+            raise ValueError(f"dropout must be a number in [0, 1). Received: dropout={value!r}")
+        if key == "bidirectional" and not isinstance(value, bool):
+            raise ValueError(f"bidirectional must be True or False. Received: {value!r}")
+
+
+def _is_count(value) -> bool:
+    """Whether `value` is a whole number >= 1 (an int or an integral float, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        return False
+    return value == int(value) and value >= 1
 
 
 def head_layers(model: keras.Model) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from metazoo.models.layers import LastStep
+from metazoo.models.mlp import _as_tuple
 from metazoo.models.registry import register
 
 
@@ -22,7 +23,7 @@ def tcn(inputs, filters=32, kernel_size=3, dilations=(1, 2, 4), dropout=0.0):
         dropout: dropout rate after each convolution.
     """
     x = keras.layers.Conv1D(filters, 1, name="project")(inputs)
-    for i, rate in enumerate(dilations):
+    for i, rate in enumerate(_as_tuple(dilations, "dilations")):
         h = x
         for j in range(2):
             h = keras.layers.Conv1D(

@@ -3,6 +3,7 @@
 from metazoo.trainers.amortized import AdaptedPredictor, AmortizedMetaLearner
 from metazoo.trainers.anil import ANIL
 from metazoo.trainers.averaging import ModelAveraging, inverse_error_weights, stacking_weights
+from metazoo.trainers.distributed import fit_multi_worker
 from metazoo.trainers.maml import MAML
 from metazoo.trainers.meta import GradientMetaLearner
 from metazoo.trainers.meta_averaging import MetaLearnedAveraging, task_features
@@ -28,6 +29,7 @@ __all__ = [
     "ModelSelection",
     "Reptile",
     "ZooRegressor",
+    "fit_multi_worker",
     "inverse_error_weights",
     "run_trial",
     "stacking_weights",

@@ -19,7 +19,7 @@ from keras import ops
 
 from metazoo.data.episodes import check_meta_batch
 from metazoo.trainers.common import mean_loss, resolve_loss, update_loss_tracker
-from metazoo.trainers.episodic import EpisodicModel, check_batch, replica_scale
+from metazoo.trainers.episodic import EpisodicModel, check_episodes, replica_scale
 
 ENCODER_CELLS = ("gru", "lstm")
 _INPUT_KEYS = ("support_x", "support_y", "query_x")
@@ -140,8 +140,10 @@ class AmortizedMetaLearner(EpisodicModel):
         Returns:
             An `AdaptedPredictor` whose `predict(query_x)` forecasts the task.
         """
-        support_x = np.asarray(support_x, dtype=self.compute_dtype)[None]
-        support_y = np.asarray(support_y, dtype=self.compute_dtype)[None]
+        support_x, support_y = (
+            _finite_array(name, value, self.compute_dtype)[None]
+            for name, value in (("support_x", support_x), ("support_y", support_y))
+        )
         batch = check_episodes(
             (support_x, support_y, support_x[:, :1], support_y[:, :1]),
             self.sample_shape,
@@ -209,43 +211,16 @@ class AdaptedPredictor:
         return ops.convert_to_numpy(self(query_x))
 
 
-def check_episodes(data, sample_shape, target_shape):
-    """Check a meta-batch's structure and static shapes; return it as a 4-tuple.
-
-    Args:
-        data: `(support_x, support_y, query_x, query_y)` (or as `train_on_batch` wraps it).
-        sample_shape: the inputs' shape per sample, e.g. `(lookback, n_features)`.
-        target_shape: the targets' shape per sample, e.g. `(horizon,)`.
-    """
-    batch = check_batch(data)
-    shapes = [tuple(part.shape) for part in batch]
-    received = ", ".join(
-        f"{name}={shape}"
-        for name, shape in zip(
-            ("support_x", "support_y", "query_x", "query_y"), shapes, strict=True
-        )
-    )
-    expected = [sample_shape, target_shape, sample_shape, target_shape]
-    for shape, trailing in zip(shapes, expected, strict=True):
-        if len(shape) != 2 + len(trailing) or tuple(shape[2:]) != tuple(trailing):
-            raise ValueError(
-                "Meta-batches need (n_tasks, n_samples, ...) parts with samples "
-                f"x {sample_shape} and y {target_shape}. Received: {received}"
-            )
-    for axis, what in ((0, "number of tasks"), (1, "number of samples")):
-        pairs = ((0, 1), (2, 3)) if axis else ((0, 1), (0, 2), (0, 3))
-        for a, b in pairs:
-            if (
-                None not in (shapes[a][axis], shapes[b][axis])
-                and shapes[a][axis] != shapes[b][axis]
-            ):
-                raise ValueError(f"Meta-batch parts disagree in their {what}. Received: {received}")
-    for index, name in ((0, "support"), (2, "query")):
-        if shapes[index][1] == 0:
-            raise ValueError(
-                f"Every {name} set needs at least one sample (K >= 1). Received: {received}"
-            )
-    return batch
+def _finite_array(name, value, dtype) -> np.ndarray:
+    """`value` as a finite float array, or a ValueError that says what was wrong."""
+    try:
+        array = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be numeric. Received: {error}") from None
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+        raise ValueError(f"{name} must be finite. Received: {bad} NaN or infinite value(s)")
+    return array
 
 
 def _flatten_tasks(*tensors):

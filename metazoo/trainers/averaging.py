@@ -117,6 +117,7 @@ class ModelAveraging(keras.Model):
     def _ensemble_losses(self, x, y, sample_weight, training):
         """Ensemble loss, member losses, and the objective that training minimizes."""
         loss_fn = resolve_loss(self.loss)
+        _check_targets(y, self.members)
         outputs = [member(x, training=training) for member in self.members]
         members = [mean_loss(loss_fn, y, p, sample_weight) for p in outputs]
         predictions = ops.stack(outputs)
@@ -165,6 +166,12 @@ class ModelAveraging(keras.Model):
                 "weighting='inverse_error' needs validation_data in fit (the members' errors on "
                 "it set the weights). Received: validation_data=None"
             )
+        if y is not None and hasattr(y, "shape"):
+            _check_targets(y, self.members)
+            if hasattr(x, "shape") and len(x) != len(y):
+                raise ValueError(
+                    f"x and y need the same number of samples. Received: {len(x)} and {len(y)}"
+                )
         if self.weighting == "stacking":
             self.set_weights_from_stacking(x, y, groups=groups, fit_kwargs=kwargs)
         history = super().fit(x, y, **kwargs)
@@ -278,3 +285,15 @@ def _check_members(members):
     if len(shapes) != 1:
         raise ValueError(f"Members must share input and output shapes. Received: {sorted(shapes)}")
     return members
+
+
+def _check_targets(y, members) -> None:
+    """Refuse targets that do not match the members' outputs (a loss would broadcast them)."""
+    if y is None:
+        return
+    expected, trailing = tuple(members[0].output_shape[1:]), tuple(y.shape[1:])
+    if None not in trailing and trailing != expected and not (trailing == () and expected == (1,)):
+        raise ValueError(
+            f"y must have shape (n, *{expected}), as the members' outputs. "
+            f"Received: y.shape={tuple(y.shape)}"
+        )

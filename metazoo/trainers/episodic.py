@@ -59,3 +59,44 @@ def check_batch(data) -> tuple:
             f"Received: {type(data).__name__} of length {len(data) if hasattr(data, '__len__') else '?'}"
         )
     return tuple(data)
+
+
+def check_episodes(data, sample_shape, target_shape):
+    """Check a meta-batch's structure and static shapes; return it as a 4-tuple.
+
+    Args:
+        data: `(support_x, support_y, query_x, query_y)` (or as `train_on_batch` wraps it).
+        sample_shape: the inputs' shape per sample, e.g. `(lookback, n_features)`.
+        target_shape: the targets' shape per sample, e.g. `(horizon,)`.
+    """
+    batch = check_batch(data)
+    shapes = [tuple(part.shape) for part in batch]
+    received = ", ".join(
+        f"{name}={shape}"
+        for name, shape in zip(
+            ("support_x", "support_y", "query_x", "query_y"), shapes, strict=True
+        )
+    )
+    expected = [sample_shape, target_shape, sample_shape, target_shape]
+    for shape, trailing in zip(shapes, expected, strict=True):
+        if len(shape) != 2 + len(trailing) or tuple(shape[2:]) != tuple(trailing):
+            raise ValueError(
+                "Meta-batches need (n_tasks, n_samples, ...) parts with samples "
+                f"x {sample_shape} and y {target_shape}. Received: {received}"
+            )
+    for axis, what in ((0, "number of tasks"), (1, "number of samples")):
+        pairs = ((0, 1), (2, 3)) if axis else ((0, 1), (0, 2), (0, 3))
+        for a, b in pairs:
+            if (
+                None not in (shapes[a][axis], shapes[b][axis])
+                and shapes[a][axis] != shapes[b][axis]
+            ):
+                raise ValueError(f"Meta-batch parts disagree in their {what}. Received: {received}")
+    if shapes[0][0] == 0:
+        raise ValueError(f"A meta-batch needs at least one task. Received: {received}")
+    for index, name in ((0, "support"), (2, "query")):
+        if shapes[index][1] == 0:
+            raise ValueError(
+                f"Every {name} set needs at least one sample (K >= 1). Received: {received}"
+            )
+    return batch

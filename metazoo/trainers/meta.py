@@ -18,9 +18,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from metazoo.trainers.amortized import check_episodes
 from metazoo.trainers.common import mean_loss, resolve_loss, update_loss_tracker
-from metazoo.trainers.episodic import EpisodicModel, replica_scale
+from metazoo.trainers.episodic import EpisodicModel, check_episodes, replica_scale
 
 PARALLEL = ("auto", "vectorized", "loop")
 _SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.Conv1D)
@@ -193,10 +192,7 @@ class GradientMetaLearner(EpisodicModel):
         """The meta-batch, after checking its structure and static shapes against the base
         model (a wrong shape would otherwise fail deep in TensorFlow, or broadcast)."""
         sample, target = tuple(self.model.input_shape[1:]), tuple(self.model.output_shape[1:])
-        batch = check_episodes(data, sample, target)
-        if batch[0].shape[0] == 0:
-            raise ValueError(f"A meta-batch needs at least one task. Received: {batch[0].shape}")
-        return batch
+        return check_episodes(data, sample, target)
 
     def _report(self, batch, loss, support, before, query_pred):
         """Update the trackers and the compiled metrics (on adapted query predictions)."""
@@ -233,13 +229,7 @@ class GradientMetaLearner(EpisodicModel):
             raise ValueError(f"steps must be an integer >= 0. Received: steps={steps!r}")
         support_x, support_y = self._support(support_x, support_y)
         fast, _ = self.adapt_weights(self.meta_parameters(), support_x, support_y, steps, False)
-        if not all(bool(tf.reduce_all(tf.math.is_finite(w))) for w in fast):
-            raise ValueError(
-                "Adaptation diverged: the adapted weights are not finite. Scale the data to "
-                "the range seen in meta-training or set inner_clip_norm. Received: a support "
-                f"set with max |x| = {float(tf.reduce_max(tf.abs(support_x))):.3g}, "
-                f"max |y| = {float(tf.reduce_max(tf.abs(support_y))):.3g}"
-            )
+        self._check_adapted(fast, support_x, support_y)
         adapted = keras.models.clone_model(self.model)
         for variable, value in zip(adapted.trainable_variables, fast, strict=True):
             variable.assign(value)
@@ -268,6 +258,18 @@ class GradientMetaLearner(EpisodicModel):
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise ValueError("support_x and support_y must be finite. Received: NaN or infinity")
         return ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+
+    def _check_adapted(self, fast, support_x, support_y) -> None:
+        """Refuse adapted weights that diverged (rather than return a model forecasting NaN)."""
+        fitted = self.forward(fast, support_x, training=False)
+        if not all(bool(tf.reduce_all(tf.math.is_finite(w))) for w in [*fast, fitted]):
+            raise ValueError(
+                "Adaptation diverged: the adapted weights or their support forecasts are not "
+                "finite. Scale the data to the range seen in meta-training or set "
+                "inner_clip_norm. Received: a support set with max |x| = "
+                f"{float(tf.reduce_max(tf.abs(support_x))):.3g}, max |y| = "
+                f"{float(tf.reduce_max(tf.abs(support_y))):.3g}"
+            )
 
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):

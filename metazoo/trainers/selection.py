@@ -158,6 +158,8 @@ class ModelSelection(BaseEstimator):
         """
         for stale in ("best_model_", "target_scaling_"):  # from an earlier fit with refit
             vars(self).pop(stale, None)
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0:
+            raise ValueError(f"n_jobs must be a nonzero int. Received: n_jobs={self.n_jobs!r}")
         trials = expand_candidates(self.candidates)
         _, greater, scoring_name = get_scorer(self.scoring, self.greater_is_better)
         settings = check_settings(
@@ -182,7 +184,8 @@ class ModelSelection(BaseEstimator):
         best = self.cv_results_.iloc[self.best_index_]
         if np.isnan(best["mean_score"]):
             raise ValueError(
-                "Every trial scored NaN (e.g. the IC of constant forecasts), so none is best. "
+                "Every trial scored NaN (e.g. the IC of constant forecasts, or training that "
+                "diverged), so none is best. "
                 f"Received: mean scores {self.cv_results_['mean_score'].tolist()}"
             )
         self.best_candidate_, self.best_params_ = best["candidate"], dict(best["params"])
@@ -204,6 +207,11 @@ class ModelSelection(BaseEstimator):
         cv = self.cv
         if cv is None or isinstance(cv, int | np.integer):
             cv = WalkForward(n_splits=3 if cv is None else int(cv), horizon=horizon)
+        if isinstance(cv, str) or not callable(getattr(cv, "split", None)):
+            raise ValueError(
+                "cv must be None, an int or a splitter with split(X, y, groups). "
+                f"Received: cv={cv!r}"
+            )
         return X, y, groups, cv
 
     def _run(self, trials, folds, X, y, settings) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -169,7 +170,16 @@ def run_trial(spec, params, fold, train_idx, test_idx, X, y, settings: TrialSett
     model, scaling = fit_model(spec, params, X[train_idx], y[train_idx], settings, callbacks)
     fit_time = time.perf_counter() - start
     pred = predict_model(model, scaling, X[test_idx])
-    score = float(scorer(y[test_idx], pred))
+    if np.isfinite(pred).all():
+        score = float(scorer(y[test_idx], pred))
+    else:  # training diverged: the trial ranks last instead of stopping the search
+        warnings.warn(
+            f"Trial {_trial_hparams(spec, params)} diverged on fold {fold}: its forecasts are "
+            "not finite, so it scores NaN. Lower the learning rate or rescale the data.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        score = float("nan")
     if run_dir is not None:
         _log_run(run_dir, _trial_hparams(spec, params), score, settings.epochs)
     return {
@@ -328,7 +338,7 @@ def check_settings(settings: TrialSettings) -> TrialSettings:
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
             raise ValueError(f"{name} must be an int >= {minimum}. Received: {name}={value!r}")
-    if not settings.learning_rate > 0:
+    if not 0 < settings.learning_rate < np.inf:
         raise ValueError(
             f"learning_rate must be > 0. Received: learning_rate={settings.learning_rate!r}"
         )

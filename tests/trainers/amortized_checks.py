@@ -212,3 +212,12 @@ def check_bad_inputs(learner):
         learner.train_on_batch(tuple(longer))
     with pytest.raises(ValueError, match="query_x must be"):
         learner.adapt(batch.support_x[0], batch.support_y[0]).predict(batch.query_x)
+    no_tasks = batch._replace(**{name: part[:0] for name, part in batch._asdict().items()})
+    with pytest.raises(ValueError, match="at least one task"):
+        learner.train_on_batch(tuple(no_tasks))
+    nan_support = batch.support_y[0].copy()
+    nan_support[1] = np.nan
+    with pytest.raises(ValueError, match=r"support_y must be finite. Received: 1 NaN"):
+        learner.adapt(batch.support_x[0], nan_support)
+    with pytest.raises(ValueError, match="support_x must be numeric"):
+        learner.adapt(np.full(batch.support_x[0].shape, "a"), batch.support_y[0])
