@@ -158,7 +158,8 @@ class ModelAveraging(keras.Model):
         """Keras `fit`, plus the weighting's own step (see the class docstring).
 
         Args:
-            groups: sample times for a panel, passed to the stacking splitter.
+            groups: sample times for a panel, passed to the stacking splitter (used only
+                with `weighting="stacking"`; the other weightings need no folds).
             **kwargs: as `keras.Model.fit`.
         """
         if self.weighting == "inverse_error" and kwargs.get("validation_data") is None:

@@ -27,7 +27,9 @@ def task_features(support_y):
     `c_k = y_k - mean(y)` and `s^2 = mean(c^2)`:
 
     * `mean`: `mean(y)`, the drift or trend of returns;
-    * `log_volatility`: `log(sqrt(mean(y^2)))`, log realized volatility;
+    * `log_volatility`: `log(sqrt(mean(y^2)))`, the log root mean square of the targets
+      (a log realized volatility for return targets in their own units; for standardized
+      targets, the log of their scale relative to the training data);
     * `autocorrelation`: lag-1 autocorrelation `sum c_k c_{k-1} / sum c_k^2`;
     * `skewness`: `mean(c^3) / s^3`;
     * `log_kurtosis`: `log(mean(c^4) / s^4)` (0 for a two-point law, log 3 for a normal);

@@ -56,6 +56,11 @@ class ExpertPrototypes(AmortizedMetaLearner):
         train_members: train the experts through the combined query loss.
         refit_heads: ridge penalty of the per-task head refit, `> 0`; `None` for no refit.
 
+    Attributes:
+        members: the experts.
+        encoder: the `SupportSetEncoder` that embeds a task's support set.
+        prototypes: `(n_members, embedding_units)` learned prototype of each expert.
+
     References:
         Snell, Swersky and Zemel, "Prototypical Networks for Few-shot Learning", NeurIPS 2017.
         Jacobs, Jordan, Nowlan and Hinton, "Adaptive Mixtures of Local Experts", Neural

@@ -58,6 +58,12 @@ class ContextMetaLearner(AmortizedMetaLearner):
         hypernetwork: generate a task-specific residual of the head's weights.
         memory_size: number of memory slots; 0 for none.
 
+    Attributes:
+        model: the base network.
+        encoder: the `SupportSetEncoder` that embeds a task's support set.
+        memory_keys, memory_values: `(memory_size, embedding_units)` memory slots (only
+            with `memory_size > 0`).
+
     References:
         Perez, Strub, de Vries, Dumoulin and Courville, "FiLM: Visual Reasoning with a General
         Conditioning Layer", AAAI 2018.
