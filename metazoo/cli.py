@@ -112,6 +112,8 @@ def _tasks(args) -> None:
 
 
 def main(argv=None) -> int:
+    """Run the `metazoo` command with `argv` (default: the process arguments); return the
+    exit status: 0 on success, 2 on bad input (the message goes to stderr)."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "data":

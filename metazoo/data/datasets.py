@@ -49,6 +49,7 @@ class CleaningReport:
     unavailable: dict = field(default_factory=dict)
 
     def summary(self) -> str:
+        """One line: rows in and out, rows removed per symbol and reason, values filled."""
         parts = [f"{self.rows_in} rows in, {self.rows_out} out"]
         if len(self.removed):
             counts = self.removed.groupby(["symbol", "reason"]).size()

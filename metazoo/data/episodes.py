@@ -28,6 +28,7 @@ class MetaBatch(NamedTuple):
 
     @property
     def n_tasks(self) -> int:
+        """Tasks in the batch (the length of the leading axis)."""
         return int(self.support_x.shape[0])
 
     def task(self, index: int) -> MetaBatch:

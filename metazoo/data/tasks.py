@@ -38,6 +38,7 @@ class Task:
 
     @property
     def name(self) -> str:
+        """`symbol@period`, e.g. `MSFT@2015Q3` (the symbol alone for a custom task)."""
         return f"{self.symbol}@{self.period}" if self.period is not None else self.symbol
 
     def episode_length(self, support_size: int, query_size: int) -> int:
@@ -137,6 +138,7 @@ class TaskSet:
 
     @property
     def symbols(self) -> list[str]:
+        """The sorted symbols of the tasks."""
         return sorted({task.symbol for task in self.tasks})
 
     def summary(self) -> pd.DataFrame:

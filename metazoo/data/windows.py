@@ -48,6 +48,7 @@ class WindowSet:
 
     @property
     def lookback(self) -> int:
+        """Days per input window."""
         return int(self.X.shape[1])
 
     def __getitem__(self, index) -> WindowSet:
@@ -295,6 +296,7 @@ class WindowScaler:
         return y * self.y_scale_ + self.y_mean_ if self.scale_targets else y
 
     def fit_transform(self, windows: WindowSet, y=None) -> WindowSet:
+        """`fit` on `windows`, then return them scaled."""
         return self.fit(windows).transform(windows)
 
 

@@ -127,6 +127,7 @@ class ExperimentConfig:
         return config
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (what `config.json` in a run folder holds)."""
         return dataclasses.asdict(self)
 
 

@@ -43,6 +43,7 @@ def leaderboard_table(leaderboard: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
+    """A Markdown table of `frame` (floats to 4 significant digits, NaN as blank)."""
     def cell(value):
         if isinstance(value, float):
             return "" if np.isnan(value) else f"{value:.4g}"
@@ -55,6 +56,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def markdown(result, plots) -> str:
+    """The text of `report.md`: settings, protocol, leaderboards and plots."""
     c = result.config
     held = ", ".join(c.held_out or sorted(result.predictions["symbol"].unique()))
     parts = [
