@@ -44,6 +44,7 @@ def leaderboard_table(leaderboard: pd.DataFrame, target: str) -> pd.DataFrame:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """A Markdown table of `frame` (floats to 4 significant digits, NaN as blank)."""
+
     def cell(value):
         if isinstance(value, float):
             return "" if np.isnan(value) else f"{value:.4g}"
