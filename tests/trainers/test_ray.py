@@ -1,5 +1,7 @@
 """Model-selection trials fanned out over a local Ray instance (`pip install 'metazoo[ray]'`)."""
 
+import os
+
 import joblib
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from metazoo.data import WalkForward
 from metazoo.trainers.selection import ModelSelection
 
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a local test sends nothing anywhere
 ray = pytest.importorskip("ray")
 
 CANDIDATES = {"linear": {}, "mlp": {"units": [(4,), (8,)]}}
