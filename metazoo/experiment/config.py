@@ -60,7 +60,7 @@ class ExperimentConfig:
             task trained on its support set), `averaging` (`ModelAveraging`), the gradient
             meta-learners `maml`, `fomaml`, `reptile`, `meta_sgd`, `anil`, the model-based
             `context` and `context_memory` (`ContextMetaLearner` without and with an
-            attention memory), the metric-based `prototypes` (`ExpertPrototypes`) and
+            episodic memory of every training task's embedding, read by attention), the metric-based `prototypes` (`ExpertPrototypes`) and
             `meta_averaging` (`MetaLearnedAveraging`); the last two weight experts trained
             on each training asset and on all of them.
         baselines: baseline kinds (see `BASELINE_KINDS`); those that do not forecast a

@@ -303,7 +303,7 @@ class Experts:
 
 AMORTIZED_LEARNERS = {
     "context": (ContextMetaLearner, {}),
-    "context_memory": (ContextMetaLearner, {"memory_size": 8}),
+    "context_memory": (ContextMetaLearner, {"memory_size": 256, "memory": "episodic"}),
     "prototypes": (ExpertPrototypes, {}),
     "meta_averaging": (MetaLearnedAveraging, {}),
 }
@@ -311,8 +311,10 @@ AMORTIZED_LEARNERS = {
 
 class Amortized(Learner):
     """A model-based or metric-based meta-learner: it reads each evaluation task's support
-    set in one forward pass (no gradient step) and conditions its forecasts on it. The
-    ensembles (`prototypes`, `meta_averaging`) weight frozen experts (see `Experts`)."""
+    set in one forward pass (no gradient step) and conditions its forecasts on it.
+    `context_memory` keeps an episodic memory of past tasks' embeddings, holding every
+    training task once meta-training ends. The ensembles (`prototypes`, `meta_averaging`)
+    weight frozen experts (see `Experts`)."""
 
     def __init__(self, *args, kind: str, experts: Experts):
         super().__init__(*args)
@@ -336,6 +338,9 @@ class Amortized(Learner):
                 TaskEmbeddingProjector.from_tasks(projector, data.tasks, c.support_size)
             )
         self.model.fit(batches, epochs=1, verbose=0, callbacks=callbacks)
+        if self.kind == "context_memory":  # the memory of past regimes: every training task
+            past, _, _ = data.tasks.episode_batch(c.support_size, c.query_size)
+            self.model.remember(past)
 
     def predict(self, episodes):
         return chunked(self.model.predict_tasks, episodes.batch, size=64)

@@ -68,6 +68,10 @@ class AmortizedMetaLearner(EpisodicModel):
         """Extra objective and logged scalars; none by default."""
         return 0.0, {}
 
+    def after_train_batch(self, batch):
+        """Called after each training update with the meta-batch (e.g. to write a memory);
+        nothing by default."""
+
     def predict_query(self, context, query_x, training=False):
         """Query predictions `(n_tasks, query_size, *target_shape)` given the tasks' contexts."""
         return self.query_outputs(context, query_x, training=training)["prediction"]
@@ -105,6 +109,7 @@ class AmortizedMetaLearner(EpisodicModel):
         gradients = tape.gradient(scaled, self.trainable_variables)
         # Update.
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
+        self.after_train_batch(batch)
         # Metrics.
         return self._report(batch, loss, query_pred, logs)
 

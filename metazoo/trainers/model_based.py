@@ -24,11 +24,17 @@ class ContextMetaLearner(AmortizedMetaLearner):
     1. *Encoder.* A `SupportSetEncoder` summarizes each support sample (its flattened window
        and its target) with a dense layer and reads the summaries in time order with a GRU or
        LSTM; the last state is the task embedding `e` `(n_tasks, embedding_units)`.
-    2. *Memory* (`memory_size=M > 0`). `M` learned key-value slots, trained across tasks, act
-       as a memory of past regimes: the embedding reads them by attention,
-       `r = softmax(e K^T / sqrt(d)) V`, and the task uses `e + r`, so a new task draws on
-       the slots of similar past tasks. The attention's mean entropy is logged as
-       `memory_entropy`.
+    2. *Memory* (`memory_size=M > 0`), read by attention, `r = softmax(e K^T / sqrt(d)) V`;
+       the task uses `e + r`, so a new task draws on similar past tasks. The attention's
+       mean entropy is logged as `memory_entropy`.
+       - `memory="learned"`: `M` key-value slots trained across tasks by gradient descent
+         (a parametric memory of regimes).
+       - `memory="episodic"`: the embeddings of past tasks themselves. After every training
+         step the tasks of the meta-batch are embedded from their whole episode (support and
+         query: more days than a new task offers) and written into a ring buffer of `M`
+         entries (keys and values), oldest first out; `remember(batch)` writes chosen tasks
+         (e.g. every training task once training is done). Reading an empty memory gives
+         `r = 0`. Adaptation and prediction only read it.
     3. *Conditioning* of the base model `head(body(x))` (`metazoo.models.build`; its last
        layer is a Dense named `head`):
        - `film=True`: feature-wise scale and shift of the body's output features,
@@ -57,12 +63,15 @@ class ContextMetaLearner(AmortizedMetaLearner):
         film: condition the body's features by FiLM.
         hypernetwork: generate a task-specific residual of the head's weights.
         memory_size: number of memory slots; 0 for none.
+        memory: `"learned"` slots or an `"episodic"` memory of past tasks' embeddings.
 
     Attributes:
         model: the base network.
         encoder: the `SupportSetEncoder` that embeds a task's support set.
         memory_keys, memory_values: `(memory_size, embedding_units)` memory slots (only
-            with `memory_size > 0`).
+            with `memory_size > 0`; an episodic memory has keys only, which are also its
+            values).
+        memory_count: tasks written so far into an episodic memory.
 
     References:
         Perez, Strub, de Vries, Dumoulin and Courville, "FiLM: Visual Reasoning with a General
@@ -83,10 +92,14 @@ class ContextMetaLearner(AmortizedMetaLearner):
         film=True,
         hypernetwork=False,
         memory_size=0,
+        memory="learned",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.memory_size = _check_size(memory_size)
+        if memory not in MEMORIES:
+            raise ValueError(f"memory must be one of {MEMORIES}. Received: memory={memory!r}")
+        self.memory = memory
         if self.memory_size:
             self._track_logs("memory_entropy")
         if not isinstance(model, keras.Model) or not model.built:
@@ -104,12 +117,28 @@ class ContextMetaLearner(AmortizedMetaLearner):
         self.encoder.build((None, None, *self.sample_shape), (None, None, *self.target_shape))
         width, out = self.body.output_shape[-1], self.head.units
         units = self.encoder.units
-        if self.memory_size:
+        if self.memory_size and memory == "learned":
             self.memory_keys = self.add_weight(
                 shape=(self.memory_size, units), initializer="glorot_uniform", name="memory_keys"
             )
             self.memory_values = self.add_weight(
                 shape=(self.memory_size, units), initializer="glorot_uniform", name="memory_values"
+            )
+        elif self.memory_size:  # episodic: written, not trained (the first replica's writes)
+            self.memory_keys = self.add_weight(
+                shape=(self.memory_size, units),
+                initializer="zeros",
+                trainable=False,
+                aggregation="only_first_replica",
+                name="memory_keys",
+            )
+            self.memory_count = self.add_weight(
+                shape=(),
+                initializer="zeros",
+                dtype="int64",
+                trainable=False,
+                aggregation="only_first_replica",
+                name="memory_count",
             )
         if self.film:
             self.film_generator = _zero_dense(2 * width, "film", units)
@@ -124,9 +153,54 @@ class ContextMetaLearner(AmortizedMetaLearner):
         if not self.memory_size:
             return {"embedding": embedding}
         scale = ops.sqrt(ops.cast(self.encoder.units, embedding.dtype))
-        attention = ops.softmax(ops.matmul(embedding, ops.transpose(self.memory_keys)) / scale)
-        read = ops.matmul(attention, self.memory_values)
+        logits = ops.matmul(embedding, ops.transpose(self.memory_keys)) / scale
+        if self.memory == "episodic":  # only written entries are read; none gives r = 0
+            filled = ops.arange(self.memory_size) < ops.minimum(
+                ops.cast(self.memory_count, "int32"), self.memory_size
+            )
+            logits = ops.where(filled[None, :], logits, ops.full_like(logits, -1e9))
+            attention = ops.softmax(logits) * ops.cast(ops.any(filled), logits.dtype)
+        else:
+            attention = ops.softmax(logits)
+        values = self.memory_keys if self.memory == "episodic" else self.memory_values
+        read = ops.matmul(attention, values)
         return {"embedding": embedding + read, "attention": attention}
+
+    # -- the episodic memory ---------------------------------------------------------------
+    def after_train_batch(self, batch):
+        if self.memory_size and self.memory == "episodic":
+            self._write_memory(batch)
+
+    def remember(self, batch) -> None:
+        """Write the tasks of a meta-batch into the episodic memory, each embedded from its
+        whole episode (support then query), e.g. every training task after meta-training.
+
+        Args:
+            batch: a `MetaBatch` or 4-tuple with a leading task axis.
+        """
+        if not (self.memory_size and self.memory == "episodic"):
+            raise ValueError(
+                "remember needs an episodic memory (memory_size > 0, memory='episodic'). "
+                f"Received: memory_size={self.memory_size}, memory={self.memory!r}"
+            )
+        self._write_memory(tuple(ops.convert_to_tensor(p) for p in self._check_numpy(batch)))
+
+    def _write_memory(self, batch):
+        """Embed each task from support and query and write the last `memory_size` of them
+        into the ring buffer."""
+        support_x, support_y, query_x, query_y = batch
+        whole = self.encoder(
+            ops.concatenate([support_x, query_x], axis=1),
+            ops.concatenate([support_y, query_y], axis=1),
+            training=False,
+        )
+        whole = ops.stop_gradient(whole)[-self.memory_size :]
+        n = ops.shape(whole)[0]
+        slots = ops.cast(
+            (self.memory_count + ops.arange(n, dtype="int64")) % self.memory_size, "int32"
+        )
+        self.memory_keys.assign(ops.scatter_update(self.memory_keys, slots[:, None], whole))
+        self.memory_count.assign_add(ops.cast(n, "int64"))
 
     def query_outputs(self, context, query_x, training=False):
         """`{"prediction": (n_tasks, query_size, *target_shape)}` of the conditioned model."""
@@ -161,12 +235,16 @@ class ContextMetaLearner(AmortizedMetaLearner):
             "film": self.film,
             "hypernetwork": self.hypernetwork,
             "memory_size": self.memory_size,
+            "memory": self.memory,
         }
 
     @classmethod
     def from_config(cls, config):
         model = keras.saving.deserialize_keras_object(config.pop("model"))
         return cls(model, **config)
+
+
+MEMORIES = ("learned", "episodic")
 
 
 def _zero_dense(units, name, input_dim):

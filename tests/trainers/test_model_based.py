@@ -17,6 +17,7 @@ VARIANTS = {
     "film": {},
     "hypernetwork": {"film": False, "hypernetwork": True},
     "film_hypernetwork_memory_lstm": {"hypernetwork": True, "memory_size": 4, "encoder": "lstm"},
+    "episodic_memory": {"memory_size": 5, "memory": "episodic"},
 }
 
 
@@ -118,7 +119,10 @@ def test_bad_arguments_and_inputs():
     checks.check_bad_inputs(_learner())
 
 
-@pytest.mark.parametrize(("variant", "base"), [("film", "mlp"), ("hypernetwork", "linear")])
+@pytest.mark.parametrize(
+    ("variant", "base"),
+    [("film", "mlp"), ("hypernetwork", "linear"), ("episodic_memory", "mlp")],
+)
 def test_context_learner_beats_pooled_and_scratch_training_on_regime_tasks(variant, base):
     """From K=8 observations of a new task, one forward pass of the support set gives a
     forecast better than a model pooled over the training tasks and one trained from
@@ -144,3 +148,35 @@ def test_two_replicas_train_as_one_device(name):
     assert found, done.stdout + done.stderr
     difference, single, mirrored = map(float, found.groups())
     assert difference < 1e-6 and single == pytest.approx(mirrored, rel=1e-6)
+
+
+def test_episodic_memory_holds_the_embeddings_of_past_tasks():
+    learner = _learner("episodic_memory")
+    batches = [checks.small_batch(n_tasks=3, seed=seed) for seed in range(3)]
+    for batch in batches[:2]:
+        learner.train_on_batch(tuple(batch))
+    assert int(learner.memory_count.numpy()) == 6
+
+    def whole(batch):  # each task embedded from its support and query together
+        return learner.encoder(
+            np.concatenate([batch.support_x, batch.query_x], axis=1),
+            np.concatenate([batch.support_y, batch.query_y], axis=1),
+        ).numpy()
+
+    # A ring of 5: the second batch's tasks sit in slots 3, 4 and 0 (the oldest overwritten).
+    memory = learner.memory_keys.numpy()
+    np.testing.assert_allclose(memory[[3, 4, 0]], whole(batches[1]), rtol=1e-5, atol=1e-6)
+    # Reading the memory changes the context; adapting and predicting never write it.
+    before = learner.predict_tasks(batches[2])
+    learner.adapt(batches[2].support_x[0], batches[2].support_y[0])
+    np.testing.assert_array_equal(learner.memory_keys.numpy(), memory)
+    learner.remember(batches[2])
+    assert int(learner.memory_count.numpy()) == 9
+    np.testing.assert_allclose(
+        learner.memory_keys.numpy()[[1, 2, 3]], whole(batches[2]), rtol=1e-5, atol=1e-6
+    )
+    assert not np.allclose(learner.predict_tasks(batches[2]), before)
+    with pytest.raises(ValueError, match="remember needs an episodic memory"):
+        _learner("film").remember(batches[2])
+    with pytest.raises(ValueError, match="memory must be one of"):
+        _learner("film", memory="tape")
