@@ -184,6 +184,29 @@ class AmortizedMetaLearner(EpisodicModel):
         return batch
 
 
+class AmortizedEnsemble(AmortizedMetaLearner):
+    """Base of the learners that weight a list of member models per task
+    (`ExpertPrototypes`, `MetaLearnedAveraging`): their context holds `"weights"`
+    `(n_tasks, n_members)` and their config the serialized members."""
+
+    def member_weights(self, batch):
+        """Each task's member weights `(n_tasks, n_members)` (NumPy) from its support set."""
+        batch = self._check_numpy(batch)
+        context = self.task_context(batch.support_x, batch.support_y, training=False)
+        return ops.convert_to_numpy(context["weights"])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "members": [keras.saving.serialize_keras_object(m) for m in self.members],
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        members = [keras.saving.deserialize_keras_object(m) for m in config.pop("members")]
+        return cls(members, **config)
+
+
 class AdaptedPredictor:
     """A meta-learner conditioned on one task's support set.
 

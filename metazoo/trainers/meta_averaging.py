@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from metazoo.trainers.amortized import (
-    AmortizedMetaLearner,
+    AmortizedEnsemble,
     check_members,
     combine_members,
     member_task_losses,
@@ -65,7 +65,7 @@ def task_features(support_y):
 
 
 @keras.saving.register_keras_serializable(package="metazoo")
-class MetaLearnedAveraging(AmortizedMetaLearner):
+class MetaLearnedAveraging(AmortizedEnsemble):
     """Model averaging whose weights are a learned function of each task's features.
 
     For a task, `task_features` summarizes its support targets (drift, realized volatility,
@@ -164,23 +164,10 @@ class MetaLearnedAveraging(AmortizedMetaLearner):
         logs = {f"member_{i}_loss": ops.mean(losses[i]) for i in range(len(self.members))}
         return 0.0, logs | {"weight_entropy": softmax_entropy(context["weights"])}
 
-    # -- for users -------------------------------------------------------------------------
-    def member_weights(self, batch):
-        """Each task's member weights `(n_tasks, M)` (NumPy) from its support set."""
-        batch = self._check_numpy(batch)
-        context = self.task_context(batch.support_x, batch.support_y, training=False)
-        return ops.convert_to_numpy(context["weights"])
-
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):
         return {
             **super().get_config(),
-            "members": [keras.saving.serialize_keras_object(m) for m in self.members],
             "hidden_units": self.hidden_units,
             "train_members": self.train_members,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        members = [keras.saving.deserialize_keras_object(m) for m in config.pop("members")]
-        return cls(members, **config)

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from metazoo.trainers.amortized import (
-    AmortizedMetaLearner,
+    AmortizedEnsemble,
     SupportSetEncoder,
     body_and_head,
     check_members,
@@ -20,7 +20,7 @@ from metazoo.trainers.common import resolve_loss
 
 
 @keras.saving.register_keras_serializable(package="metazoo")
-class ExpertPrototypes(AmortizedMetaLearner):
+class ExpertPrototypes(AmortizedEnsemble):
     """A zoo of experts weighted per task by the task's distance to one prototype per expert.
 
     Design:
@@ -186,18 +186,10 @@ class ExpertPrototypes(AmortizedMetaLearner):
         logs["agreement_loss"] = agreement
         return self.agreement_weight * agreement, logs
 
-    # -- for users -------------------------------------------------------------------------
-    def member_weights(self, batch):
-        """Each task's expert weights `(n_tasks, M)` (NumPy) from its support set."""
-        batch = self._check_numpy(batch)
-        context = self.task_context(batch.support_x, batch.support_y, training=False)
-        return ops.convert_to_numpy(context["weights"])
-
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):
         return {
             **super().get_config(),
-            "members": [keras.saving.serialize_keras_object(m) for m in self.members],
             "embedding_units": self.encoder.units,
             "sample_units": self.encoder.sample_units,
             "encoder": self.encoder.cell,
@@ -206,8 +198,3 @@ class ExpertPrototypes(AmortizedMetaLearner):
             "train_members": self.train_members,
             "refit_heads": self.refit_heads,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        members = [keras.saving.deserialize_keras_object(m) for m in config.pop("members")]
-        return cls(members, **config)
