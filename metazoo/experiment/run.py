@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from metazoo import data as mdata
-from metazoo.experiment.config import ExperimentConfig
+from metazoo.experiment.config import EVAL_SETS, ExperimentConfig
 from metazoo.experiment.learners import Episodes, TrainingData, make_learners
 
 VALID_FRACTION = 0.2  # last share of the training dates that averaging weights are fitted on
@@ -163,8 +163,8 @@ def _run_fold(config, frame, windows, target, held, run_dir, label, say) -> list
     split = tasks.split(test_start=start, test_symbols=[held])
     training = _training_data(split.train, scaler.transform(train))
     sets = [
-        Episodes.from_tasks("later_periods", split.later_periods, config.support_size),
-        Episodes.from_tasks("held_out_assets", split.held_out_symbols, config.support_size),
+        Episodes.from_tasks(name, part, config.support_size)
+        for name, part in zip(EVAL_SETS, (split.later_periods, split.held_out_symbols), strict=True)
     ]
     rows = []
     shape, out = windows.X.shape[1:], windows.y.shape[1]
