@@ -43,16 +43,14 @@ from benchmark_meta import (  # scripts/ is on the path when this file runs as a
     MARKET,
     QUICK_LEARNERS,
     SINUSOID,
-    market_batches,
     measure,
-    sinusoid_batches,
+    setups,
 )
 
 from metazoo import data, models
 from metazoo.experiment.environment import describe_machine
 from metazoo.trainers import ModelSelection
 
-DISTINCT_BATCHES = 20
 SELECTION_UNITS = ((8,), (16,), (32,), (64,))
 PREDICT_SHAPE, PREDICT_BATCH = (20, 10), 1024
 
@@ -103,21 +101,13 @@ class Table:
 # -- meta-training ---------------------------------------------------------------------------
 def meta_training(table: Table, args) -> None:
     timing = SimpleNamespace(steps=args.steps, repeats=args.repeats, warmup=args.warmup)
-    keras.utils.set_random_seed(0)
-    sines = sinusoid_batches(DISTINCT_BATCHES, seed=0)
-    markets, shape = market_batches(DISTINCT_BATCHES, seed=0)
+    sines, markets, mlp, lstm = setups()
 
-    def mlp():
-        return models.build("mlp", (1, 1), 1, units=(40, 40), seed=0)
-
-    def lstm():
-        return models.build("lstm", shape, 1, units=(32,), seed=0)
-
-    setups = (
+    plans = (
         ("sinusoid MLP", mlp, sines, "vectorized"),
         ("LSTM(32) market", lstm, markets, "auto"),
     )
-    for setup, build, batches, parallel in setups:
+    for setup, build, batches, parallel in plans:
         for name in args.methods:
             rate, _ = measure(name, build, batches, parallel, timing)
             table.add("meta-training", f"{LEARNERS[name][0]}, {setup}", f"{rate:.1f}", "steps/s")

@@ -153,9 +153,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    start = time.perf_counter()
+def setups():
+    """`(sinusoid batches, market batches, mlp builder, lstm builder)` of both setups,
+    seeded with 0."""
     keras.utils.set_random_seed(0)
     sines = sinusoid_batches(DISTINCT_BATCHES, seed=0)
     markets, shape = market_batches(DISTINCT_BATCHES, seed=0)
@@ -165,6 +165,14 @@ def main(argv=None) -> None:
 
     def lstm():
         return models.build("lstm", shape, 1, units=(32,), seed=0)
+
+    return sines, markets, mlp, lstm
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    sines, markets, mlp, lstm = setups()
 
     rows = {}
     for name in args.methods:
@@ -183,7 +191,7 @@ def main(argv=None) -> None:
         f"\nMeta-training throughput: median of {args.repeats} x {args.steps} train_on_batch "
         f"steps after {args.warmup} warm-up steps, on pre-materialized meta-batches.\n"
         f"sinusoid: 1-40-40-1 MLP, {SINUSOID['meta_batch']} tasks x ({SINUSOID['support']} "
-        f"support + {SINUSOID['query']} query); LSTM(32): window {tuple(shape)}, "
+        f"support + {SINUSOID['query']} query); LSTM(32): window {tuple(markets[0][0].shape[2:])}, "
         f"{MARKET_EPISODES['meta_batch_size']} tasks x ({MARKET_EPISODES['support_size']} + "
         f"{MARKET_EPISODES['query_size']}); one inner step at lr {INNER_LR}, Adam outer."
     )

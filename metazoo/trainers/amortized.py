@@ -189,6 +189,23 @@ class AmortizedEnsemble(AmortizedMetaLearner):
     (`ExpertPrototypes`, `MetaLearnedAveraging`): their context holds `"weights"`
     `(n_tasks, n_members)` and their config the serialized members."""
 
+    def member_outputs(self, context, query_x, training=False):
+        """Each member's predictions `(n_members, n_tasks, query_size, *target_shape)`."""
+        raise NotImplementedError
+
+    def query_outputs(self, context, query_x, training=False):
+        """`{"prediction": ..., "members": (M, n_tasks, query_size, *target_shape)}`: the
+        members' predictions combined with each task's weights."""
+        members = self.member_outputs(context, query_x, training)
+        return {"prediction": combine_members(context["weights"], members), "members": members}
+
+    def member_logs(self, context, batch, outputs):
+        """`(losses, logs)`: each member's per-task query losses `(M, n_tasks)`, and the logs
+        `member_<i>_loss` and `weight_entropy`."""
+        losses = member_task_losses(resolve_loss(self.loss), outputs["members"], batch[3])
+        logs = {f"member_{i}_loss": ops.mean(losses[i]) for i in range(len(self.members))}
+        return losses, logs | {"weight_entropy": softmax_entropy(context["weights"])}
+
     def member_weights(self, batch):
         """Each task's member weights `(n_tasks, n_members)` (NumPy) from its support set."""
         batch = self._check_numpy(batch)

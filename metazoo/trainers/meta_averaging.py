@@ -8,13 +8,9 @@ from keras import ops
 from metazoo.trainers.amortized import (
     AmortizedEnsemble,
     check_members,
-    combine_members,
-    member_task_losses,
     merge_tasks,
-    softmax_entropy,
     split_tasks,
 )
-from metazoo.trainers.common import resolve_loss
 
 TASK_FEATURES = ("mean", "log_volatility", "autocorrelation", "skewness", "log_kurtosis", "trend")
 _EPS = 1e-8
@@ -155,14 +151,9 @@ class MetaLearnedAveraging(AmortizedEnsemble):
         n_tasks, flat = ops.shape(query_x)[0], merge_tasks(query_x)
         return ops.stack([split_tasks(m(flat, training=training), n_tasks) for m in self.members])
 
-    def query_outputs(self, context, query_x, training=False):
-        members = self.member_outputs(context, query_x, training)
-        return {"prediction": combine_members(context["weights"], members), "members": members}
-
     def auxiliary(self, context, batch, outputs, training=False):
-        losses = member_task_losses(resolve_loss(self.loss), outputs["members"], batch[3])
-        logs = {f"member_{i}_loss": ops.mean(losses[i]) for i in range(len(self.members))}
-        return 0.0, logs | {"weight_entropy": softmax_entropy(context["weights"])}
+        _, logs = self.member_logs(context, batch, outputs)
+        return 0.0, logs
 
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):

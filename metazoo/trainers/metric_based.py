@@ -10,13 +10,9 @@ from metazoo.trainers.amortized import (
     SupportSetEncoder,
     body_and_head,
     check_members,
-    combine_members,
-    member_task_losses,
     merge_tasks,
-    softmax_entropy,
     split_tasks,
 )
-from metazoo.trainers.common import resolve_loss
 
 
 @keras.saving.register_keras_serializable(package="metazoo")
@@ -168,15 +164,8 @@ class ExpertPrototypes(AmortizedEnsemble):
         shape = (len(self.members), n_tasks, ops.shape(query_x)[1], *self.target_shape)
         return ops.reshape(ops.stack(outputs), shape)
 
-    def query_outputs(self, context, query_x, training=False):
-        """`{"prediction": ..., "members": (M, n_tasks, query_size, *target_shape)}`."""
-        members = self.member_outputs(context, query_x, training)
-        return {"prediction": combine_members(context["weights"], members), "members": members}
-
     def auxiliary(self, context, batch, outputs, training=False):
-        losses = member_task_losses(resolve_loss(self.loss), outputs["members"], batch[3])
-        logs = {f"member_{i}_loss": ops.mean(losses[i]) for i in range(len(self.members))}
-        logs["weight_entropy"] = softmax_entropy(context["weights"])
+        losses, logs = self.member_logs(context, batch, outputs)
         if not self.agreement_weight:
             return 0.0, logs
         best = ops.argmin(ops.stop_gradient(losses), axis=0)  # each task's best expert
