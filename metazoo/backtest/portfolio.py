@@ -10,6 +10,7 @@ starts flat, so the first positions pay their entry cost.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from numbers import Real
 
@@ -21,6 +22,7 @@ from metazoo.data.features import check_sorted
 from metazoo.metrics.finance import (
     _check_periods,
     annualized_return,
+    ruin_index,
     sharpe_ratio,
     strategy_summary,
 )
@@ -57,12 +59,15 @@ class BacktestResult:
         gross_returns: `(n_days,)` sum over assets of position x return.
         costs: `(n_days,)` trading costs, `cost_bps / 1e4 * turnover`.
         net_returns: `(n_days,)` gross returns minus costs.
-        equity: `(n_days,)` compounded net equity `cumprod(1 + net_returns)`, from 1.
+        equity: `(n_days,)` compounded net equity `cumprod(1 + net_returns)`, from 1; it
+            ends at zero on the first day whose net return is <= -1 (ruin: the strategy
+            lost its whole capital or more) and stays there.
         asset_pnl: `(n_days, n_assets)` net contribution of each asset (its gross return
             minus its costs); the rows sum to `net_returns`.
         turnover: `(n_days,)` sum over assets of `abs(position change)`.
         cost_bps: Cost per unit of turnover, in basis points.
         periods_per_year: Periods in a year, for annualized statistics.
+        ruin_date: The day equity reached zero, or None if it never did.
     """
 
     positions: pd.DataFrame
@@ -75,13 +80,14 @@ class BacktestResult:
     turnover: pd.Series
     cost_bps: float
     periods_per_year: float
+    ruin_date: pd.Timestamp | None = None
 
     def summary(self) -> dict:
         """`strategy_summary` of the net returns, plus gross and cost figures.
 
         Returns:
             Dict of `metazoo.metrics.strategy_summary` keys (on net returns, with
-            `turnover`), `gross_annualized_return`, `gross_sharpe_ratio`,
+            `turnover`, `ruined` and `ruin_date`), `gross_annualized_return`, `gross_sharpe_ratio`,
             `annualized_cost` and `cost_bps`.
         """
         per_year = self.periods_per_year
@@ -107,7 +113,9 @@ def backtest(positions, returns, *, cost_bps: float, periods_per_year: float = 2
         periods_per_year: Periods in a year, for `summary`.
 
     Returns:
-        A `BacktestResult`.
+        A `BacktestResult`. A day whose net return is <= -1 loses the whole capital or more
+        (ruin): a `RuntimeWarning` names it, the equity is zero from that day on and
+        `summary()` reports it (see `metazoo.metrics.strategy_summary`).
 
     Raises:
         ValueError: If dates are not increasing, `returns` lacks dates or assets of
@@ -147,6 +155,15 @@ def backtest(positions, returns, *, cost_bps: float, periods_per_year: float = 2
     costs = asset_costs.sum(axis=1)
     net = gross - costs
     equity = (1.0 + net).cumprod()
+    ruin = ruin_index(net) if len(net) else None
+    if ruin is not None:
+        equity.iloc[ruin:] = 0.0
+        warnings.warn(
+            f"The strategy is ruined on {_day(net.index[ruin])}: its net return of "
+            f"{net.iloc[ruin]:.4g} loses its whole capital or more; equity is 0 from then on.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     if not (np.isfinite(asset_pnl.to_numpy()).all() and np.isfinite(equity.to_numpy()).all()):
         raise ValueError(
             "The P&L overflows float64: positions or returns far too large. Received: "
@@ -164,4 +181,9 @@ def backtest(positions, returns, *, cost_bps: float, periods_per_year: float = 2
         turnover=traded.sum(axis=1).rename("turnover"),
         cost_bps=float(cost_bps),
         periods_per_year=periods_per_year,
+        ruin_date=None if ruin is None else net.index[ruin],
     )
+
+
+def _day(label) -> str:
+    return f"{label:%Y-%m-%d}" if isinstance(label, pd.Timestamp) else str(label)

@@ -7,6 +7,10 @@ Conventions, used throughout `metazoo.metrics` and `metazoo.backtest`:
   `annualized_return = mean(r) * periods_per_year` (no compounding).
 - `max_drawdown` is the worst fall of the compounded equity curve `cumprod(1 + r)` (started at
   1) from its running peak, as a *negative* fraction: `-0.25` is a 25% fall, `0.0` none.
+- A strategy can lose more than its capital (a short through a doubling). A return <= -1 is
+  *ruin*: the equity curve ends at zero that day and stays there, so the drawdown is `-1`.
+  `strategy_summary` says so (`ruined`, `ruin_date`) and computes its statistics as if the
+  ruin day lost exactly the capital and every later day earned nothing.
 - Value at Risk is a *positive loss fraction*: a 1% VaR of `0.03` says a loss worse than 3%
   (a return below `-0.03`) happens on 1% of days. `alpha` is the tail probability (0.01 for
   a 99% VaR).
@@ -36,6 +40,7 @@ __all__ = [
     "kupiec_pof",
     "max_drawdown",
     "qlike",
+    "ruin_index",
     "sharpe_ratio",
     "strategy_summary",
     "turnover",
@@ -244,26 +249,35 @@ def max_drawdown(returns) -> float:
     """Largest fall of the compounded equity curve from its running peak.
 
     The equity curve starts at 1 before the first return and is `cumprod(1 + returns)`, so
-    a loss on the first day counts.
+    a loss on the first day counts. A return <= -1 loses the whole capital (or more): the
+    curve ends at zero and the drawdown is `-1`.
 
     Args:
-        returns: `(n_periods,)` daily simple returns, each >= -1.
+        returns: `(n_periods,)` daily simple returns.
 
     Returns:
         A fraction in `[-1, 0]`: `-0.25` for a 25% fall, `0.0` if equity never fell.
-
-    Raises:
-        ValueError: If a return is below -1 (more than the whole stake lost).
     """
     values = _check_returns(returns)
-    if np.any(values < -1):
-        raise ValueError(
-            f"Simple returns cannot be below -1. Received: min(returns)={values.min()}"
-        )
-    # In logs, so that an equity curve beyond float64 (or down to 0) still compares.
-    with np.errstate(divide="ignore"):
-        log_equity = np.concatenate([[0.0], np.cumsum(np.log1p(values))])
+    if np.any(values <= -1):
+        return -1.0
+    # In logs, so that an equity curve beyond float64 still compares.
+    log_equity = np.concatenate([[0.0], np.cumsum(np.log1p(values))])
     return float(np.min(np.expm1(log_equity - np.maximum.accumulate(log_equity))))
+
+
+def ruin_index(returns) -> int | None:
+    """Position of the first return <= -1 (the whole capital lost), or None.
+
+    Args:
+        returns: `(n_periods,)` daily simple returns.
+
+    Returns:
+        The position of the ruin day, or None if the strategy keeps some capital throughout.
+    """
+    values = _check_returns(returns)
+    ruined = np.flatnonzero(values <= -1)
+    return int(ruined[0]) if ruined.size else None
 
 
 def turnover(positions, periods_per_year: float | None = None) -> float:
@@ -299,17 +313,36 @@ def turnover(positions, periods_per_year: float | None = None) -> float:
 def strategy_summary(returns, positions=None, periods_per_year: float = 252) -> dict:
     """The usual statistics of a daily strategy return series.
 
+    A return <= -1 is ruin (see the module docstring): `ruined` is True, `ruin_date` names
+    the day, `total_return` and `max_drawdown` are -1, and the other statistics are those of
+    the returns with the ruin day's loss limited to the capital (-1) and later days at 0
+    (nothing left to trade).
+
     Args:
-        returns: `(n_periods,)` daily simple (net) returns, at least 2.
+        returns: `(n_periods,)` daily simple (net) returns, at least 2; a Series indexed by
+            date gives `ruin_date` as a date.
         positions: Optional positions for `turnover` (same days).
         periods_per_year: Periods in a year.
 
     Returns:
         Dict with `n_periods`, `total_return` (compounded), `annualized_return`,
         `annualized_volatility`, `sharpe_ratio`, `max_drawdown`, `hit_rate` (share of
-        periods with a positive return) and, with positions, `turnover` (mean daily).
+        periods with a positive return), `ruined`, `ruin_date` (the index label of the ruin
+        day for a Series, its position otherwise; None if not ruined) and, with positions,
+        `turnover` (mean daily).
     """
     values = _check_returns(returns, minimum=2)
+    ruin = ruin_index(values)
+    if ruin is not None:
+        values = values.copy()
+        values[ruin] = -1.0
+        values[ruin + 1 :] = 0.0
+    if ruin is None:
+        ruin_date = None
+    elif isinstance(returns, pd.Series | pd.DataFrame):
+        ruin_date = returns.index[ruin]
+    else:
+        ruin_date = ruin
     summary = {
         "n_periods": int(values.size),
         "total_return": finite_result(np.prod(1.0 + values) - 1.0, "total_return"),
@@ -318,6 +351,8 @@ def strategy_summary(returns, positions=None, periods_per_year: float = 252) -> 
         "sharpe_ratio": sharpe_ratio(values, periods_per_year=periods_per_year),
         "max_drawdown": max_drawdown(values),
         "hit_rate": float(np.mean(values > 0)),
+        "ruined": ruin is not None,
+        "ruin_date": ruin_date,
     }
     if positions is not None:
         summary["turnover"] = turnover(positions)

@@ -56,6 +56,25 @@ def test_backtest_summary_uses_net_returns():
     assert summary["cost_bps"] == 10.0
 
 
+def test_a_short_through_a_doubling_is_ruined():
+    index = pd.bdate_range("2020-01-01", periods=3)
+    with pytest.warns(RuntimeWarning, match=r"ruined on 2020-01-02: its net return of -2 loses its whole capital"):
+        result = backtest(pd.Series(-1.0, index), pd.Series([0.01, 2.0, 0.0], index), cost_bps=5)
+    # the net returns are what the positions earned; the equity stops at zero on the ruin day
+    np.testing.assert_allclose(result.net_returns, [-0.0105, -2.0, 0.0])
+    np.testing.assert_allclose(result.equity, [0.9895, 0.0, 0.0])
+    assert result.ruin_date == index[1]
+    summary = result.summary()
+    assert summary["ruined"] is True and summary["ruin_date"] == index[1]
+    assert summary["max_drawdown"] == -1.0 and summary["total_return"] == -1.0
+
+
+def test_a_backtest_that_survives_is_not_ruined():
+    result = backtest(POSITIONS, RETURNS, cost_bps=10)
+    assert result.ruin_date is None
+    assert result.summary()["ruined"] is False
+
+
 def test_forward_returns_by_hand():
     prices = pd.DataFrame(
         {

@@ -120,6 +120,7 @@ def test_sharpe_ratio_by_hand():
         ([-0.1, 0.2], -0.1),  # a loss on the first day counts (equity starts at 1)
         ([0.1, 0.2], 0.0),
         ([0.5, -1.0], -1.0),
+        ([0.1, -1.5, 0.2], -1.0),  # more than the capital lost: equity ends at 0
     ],
 )
 def test_max_drawdown_by_hand(returns, expected):
@@ -152,8 +153,6 @@ def test_strategy_statistics_refuse_bad_returns():
         annualized_return([0.1, np.nan])
     with pytest.raises(ValueError, match=r"at least 2 value\(s\). Received: 1"):
         sharpe_ratio([0.1])
-    with pytest.raises(ValueError, match=r"cannot be below -1. Received: min\(returns\)=-1.5"):
-        max_drawdown([0.1, -1.5])
     with pytest.raises(ValueError, match=r"must be 1-D.*Received: shape=\(2, 2\)"):
         annualized_return(np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"periods_per_year must be > 0. Received: 0"):
@@ -219,3 +218,26 @@ def test_var_report():
             "p_value": p_value,
         }
     )
+
+
+def test_strategy_summary_of_a_ruined_strategy():
+    dates = pd.bdate_range("2020-01-01", periods=4)
+    returns = pd.Series([0.01, -2.0, 0.5, 0.0], index=dates)
+    summary = strategy_summary(returns)
+    assert summary["ruined"] is True
+    assert summary["ruin_date"] == dates[1]
+    assert summary["max_drawdown"] == -1.0
+    assert summary["total_return"] == -1.0
+    # after ruin there is no capital left: the ruin day loses all of it, later days earn 0
+    assert summary["annualized_return"] == pytest.approx((0.01 - 1.0) / 4 * 252)
+    assert summary["hit_rate"] == pytest.approx(1 / 4)
+    assert np.isfinite(summary["sharpe_ratio"]) and np.isfinite(summary["annualized_volatility"])
+    # arrays have no dates: the ruin is located by position
+    assert strategy_summary(returns.to_numpy())["ruin_date"] == 1
+
+
+def test_strategy_summary_says_when_it_is_not_ruined():
+    summary = strategy_summary(pd.Series([0.1, -0.5, 0.2]))
+    assert summary["ruined"] is False and summary["ruin_date"] is None
+    # a loss of exactly the capital is ruin too
+    assert strategy_summary([0.1, -1.0, 0.3])["ruined"] is True
