@@ -6,6 +6,9 @@ by symbol then date. Only `close` is required; a field that a symbol lacks entir
 example WTI has no open, high, low or volume) is left empty and features that need it refuse
 that symbol. Values missing here and there follow an explicit policy (`missing=`), and every
 row removed or value filled is reported in `frame.attrs["cleaning_report"]` and a warning.
+So is everything else the loaders read in a way the file does not spell out: dates written as
+`yyyymmdd` numbers, dates with UTC offsets, an adjusted close used in place of the close, and
+one-day price jumps that look like an unadjusted split or a data error.
 """
 
 from __future__ import annotations
@@ -22,10 +25,22 @@ PRICE_FIELDS = ("open", "high", "low", "close")
 FIELDS = (*PRICE_FIELDS, "volume")
 COLUMNS = ("date", "symbol", *FIELDS)
 MISSING_POLICIES = ("raise", "drop", "ffill")
+ADJUSTED_CLOSE = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close")
+# A one-day close-to-close change beyond these is flagged as a suspected split or data error.
+JUMP_UP, JUMP_DOWN = 1.0, -0.5
+_COMPRESSIONS = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
 
 
 class MissingDataWarning(UserWarning):
     """Rows were removed or values filled under the `missing=` policy."""
+
+
+class PriceJumpWarning(UserWarning):
+    """A close moved by more than +100% or -50% in one day: a suspected split or data error."""
+
+
+class AdjustedPricesWarning(UserWarning):
+    """The adjusted close of the input was used as the close (open, high, low scaled alike)."""
 
 
 @dataclass(eq=False)
@@ -38,6 +53,11 @@ class CleaningReport:
         removed: one row per removed input row: `symbol, date, reason`.
         filled: number of values forward-filled, per column.
         unavailable: fields a symbol lacks entirely, `{symbol: [fields]}`.
+        jumps: one row per suspected split or data error, a one-day change of the close
+            above +100% or below -50%: `symbol, date, previous_close, close, change`
+            (the simple return). The rows are kept unchanged.
+        notes: how the input was read where the file does not say it (date formats, UTC
+            offsets, the adjusted close), one sentence each.
     """
 
     rows_in: int
@@ -47,15 +67,23 @@ class CleaningReport:
     )
     filled: dict = field(default_factory=dict)
     unavailable: dict = field(default_factory=dict)
+    jumps: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["symbol", "date", "previous_close", "close", "change"]
+        )
+    )
+    notes: list = field(default_factory=list)
 
     def summary(self) -> str:
-        """One line: rows in and out, rows removed per symbol and reason, values filled."""
+        """One line: rows in and out, rows removed, values filled, jumps flagged, notes."""
         parts = [f"{self.rows_in} rows in, {self.rows_out} out"]
         if len(self.removed):
             counts = self.removed.groupby(["symbol", "reason"]).size()
             parts += [f"removed {n} of {s} ({r})" for (s, r), n in counts.items()]
         parts += [f"filled {n} values of {c}" for c, n in self.filled.items() if n]
-        return "; ".join(parts)
+        if len(self.jumps):
+            parts.append(f"{len(self.jumps)} suspected split(s) or data error(s) flagged")
+        return "; ".join(parts + list(self.notes))
 
 
 def load_markets(symbols=None, start=None, end=None) -> pd.DataFrame:
@@ -105,27 +133,56 @@ def load_prices(
     source,
     *,
     layout: str = "auto",
-    symbol: str = "ASSET",
+    symbol: str | None = None,
     date_column: str = "date",
     missing: str = "raise",
     sort: bool = False,
     min_rows: int | None = None,
 ) -> pd.DataFrame:
-    """Load and validate prices from a CSV path or a DataFrame, in long or wide layout.
+    """Load and validate prices from a CSV path or a DataFrame, in long, single or wide layout.
 
     Layouts:
         * long: one row per (date, symbol) with `date, symbol, close` and optionally
           `open, high, low, volume`.
-        * single: long without a `symbol` column (one instrument, named by `symbol=`).
+        * single: long without a `symbol` column: one instrument, named by `symbol=` or
+          after the file. A Yahoo Finance download (`Date, Open, High, Low, Close,
+          Adj Close, Volume`) is one.
         * wide: one row per date, one column per symbol holding close prices; or
-          two-level columns `(field, symbol)` holding several fields.
+          two-level columns `(field, symbol)` holding several fields. Columns named like
+          price fields (`Open`, `Close`, `Adj Close`, ...) are refused here: they are the
+          fields of one instrument, not symbols.
 
-    Column names are matched case-insensitively; the date may be a column or the index.
+    With `layout="auto"` a frame with a `symbol` column is long, one whose other columns are
+    all price fields (`open, high, low, close, adj close, volume`) is single, and any other
+    is wide. Column names are matched ignoring case and surrounding spaces; the date may be
+    a column or the index.
+
+    Adjusted close: where a long or single frame has an adjusted close (`Adj Close`,
+    `adj_close`, `AdjClose`, ...), it becomes `close`, and `open`, `high` and `low` are
+    multiplied by the same daily factor `adj close / close`, so that ranges and gaps stay
+    consistent with the adjusted series through splits and dividends. Volume is kept as
+    given. The raw close is kept in the column `unadjusted_close`. An
+    `AdjustedPricesWarning` and the cleaning report say so.
+
+    Dates: `yyyymmdd` numbers or strings (`20200102`, common in exchange and vendor files)
+    are read as those dates; other numbers are refused. Dates with UTC offsets (as
+    `DataFrame.to_csv` writes tz-aware dates, e.g. `-05:00` and `-04:00` across a
+    daylight-saving change) keep their local date and time: the offset is taken to be the
+    exchange's own, so each row keeps the exchange's calendar date instead of being moved to
+    UTC (midnight in Tokyo stays that day). A tz-aware DataFrame column is read the same
+    way. Both are noted in the cleaning report.
+
+    Jumps: a close that rises more than 100% or falls more than 50% from one row to the next
+    (an unadjusted split or reverse split, or a data error) raises a `PriceJumpWarning`
+    naming the symbol and the day, and is listed in `report.jumps`; the data are kept as
+    they are.
 
     Args:
         source: path to a CSV file (optionally compressed) or a `pandas.DataFrame`.
         layout: `"auto"`, `"long"`, `"single"` or `"wide"`.
-        symbol: name given to the instrument of a single-instrument frame.
+        symbol: name of the instrument of a single-instrument frame; by default the file
+            name without its extensions (`msft.csv` gives `msft`), or `"ASSET"` for a
+            DataFrame.
         date_column: name of the date column.
         missing: what to do with missing values: `"raise"` (default); `"drop"` every row
             with a missing value; or `"ffill"`: a row with no prices at all is a day without
@@ -140,23 +197,41 @@ def load_prices(
         a `CleaningReport`.
 
     Raises:
-        ValueError: on missing columns, unparseable or duplicate dates, unsorted dates,
-            non-positive prices, infinities, inconsistent highs and lows, too few rows, or
-            missing values under `missing="raise"`.
+        ValueError: on missing columns, a wide frame of price fields, unparseable, duplicate
+            or unsorted dates, numbers that are not `yyyymmdd` dates, dates with and without
+            UTC offsets mixed, non-positive prices, infinities, inconsistent highs and lows,
+            too few rows, or missing values under `missing="raise"`.
     """
     if isinstance(source, (str, os.PathLike)):
         if not os.path.exists(source):
             raise FileNotFoundError(f"No such price file. Received: source={source!r}")
         frame = pd.read_csv(source)
+        default_symbol = _name_of_file(source)
     elif isinstance(source, pd.DataFrame):
         frame = source.copy()
+        default_symbol = "ASSET"
     else:
         raise TypeError(
             "source must be a CSV path or a pandas.DataFrame. "
             f"Received: source of type {type(source).__name__}"
         )
+    if symbol is None:
+        symbol = default_symbol
+    elif not isinstance(symbol, str) or not symbol.strip():
+        raise TypeError(f"`symbol` expected a non-empty string. Received: symbol={symbol!r}")
     frame = to_long(frame, layout=layout, symbol=symbol, date_column=date_column)
-    return validate_prices(frame, missing=missing, sort=sort, min_rows=min_rows)
+    frame, notes = _use_adjusted_close(frame)
+    frame = validate_prices(frame, missing=missing, sort=sort, min_rows=min_rows, _notes=notes)
+    return frame
+
+
+def _name_of_file(path) -> str:
+    """The file name without its extensions: `data/msft.csv.gz` -> `msft`."""
+    name = os.path.basename(os.fspath(path))
+    for suffix in _COMPRESSIONS:
+        name = name.removesuffix(suffix)
+    stem, extension = os.path.splitext(name)
+    return stem if stem and extension.lower() in (".csv", ".txt", ".tsv") else name
 
 
 def to_long(frame: pd.DataFrame, layout="auto", symbol="ASSET", date_column="date"):
@@ -180,10 +255,12 @@ def to_long(frame: pd.DataFrame, layout="auto", symbol="ASSET", date_column="dat
             )
         frame = frame.rename_axis(date_column).reset_index()
         folded[date_column] = date_column
+    names = set(folded.values()) - {date_column}
     if layout == "auto":
-        names = set(folded.values()) - {date_column}
-        layout = "long" if "symbol" in names else "single" if names <= set(FIELDS) else "wide"
+        single = names <= {*FIELDS, *ADJUSTED_CLOSE}
+        layout = "long" if "symbol" in names else "single" if single else "wide"
     if layout == "wide":  # columns are symbols: keep their spelling
+        _refuse_price_fields_as_symbols(folded, date_column)
         dates = next(c for c, f in folded.items() if f == date_column)
         return _wide_to_long(frame.set_index(dates).rename_axis(date_column), date_column, False)
     frame = frame.rename(columns=folded)
@@ -198,6 +275,52 @@ def to_long(frame: pd.DataFrame, layout="auto", symbol="ASSET", date_column="dat
             f"Missing: {missing}. Received columns: {list(frame.columns)}"
         )
     return frame.rename(columns={date_column: "date"})
+
+
+def _refuse_price_fields_as_symbols(folded: dict, date_column: str) -> None:
+    fields = [c for c, f in folded.items() if f in {*FIELDS, *ADJUSTED_CLOSE, "symbol"}]
+    if fields:
+        raise ValueError(
+            "`layout` expected a wide frame with one close-price column per symbol, but "
+            f"columns {fields} look like price fields of one instrument. Pass "
+            "layout='single' (and symbol=) for one instrument's fields, or layout='long' "
+            f"with a 'symbol' column. Received columns: {list(folded)}"
+        )
+
+
+def _use_adjusted_close(frame: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """Close, open, high and low on the adjusted close's scale; the raw close kept aside."""
+    present = [c for c in frame.columns if c in ADJUSTED_CLOSE]
+    if not present:
+        return frame, []
+    if len(present) > 1:
+        raise ValueError(
+            f"`source` expected at most one adjusted close column. Received: {present}"
+        )
+    if "unadjusted_close" in frame.columns:
+        raise ValueError(
+            "`source` expected no 'unadjusted_close' column beside an adjusted close (the raw "
+            f"close is kept under that name). Received columns: {list(frame.columns)}"
+        )
+    frame = frame.copy()
+    adjusted = _parse_numbers(frame.pop(present[0]), present[0])
+    raw = _parse_numbers(frame["close"], "close")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = adjusted / raw
+    for column in ("open", "high", "low"):
+        if column in frame.columns:
+            frame[column] = _parse_numbers(frame[column], column) * factor
+    frame["close"] = adjusted
+    frame["unadjusted_close"] = raw
+    ratio = factor[np.isfinite(factor)]
+    span = f" (factor {ratio.min():.4g} to {ratio.max():.4g})" if len(ratio) else ""
+    note = (
+        f"adjusted close {present[0]!r} used as close{span}; open, high and low multiplied "
+        "by the same daily factor adj close / close, volume as given, raw close kept as "
+        "'unadjusted_close'"
+    )
+    warnings.warn(f"Price data: {note}.", AdjustedPricesWarning, stacklevel=3)
+    return frame, [note]
 
 
 def _wide_to_long(frame: pd.DataFrame, date_column: str, multi: bool) -> pd.DataFrame:
@@ -226,11 +349,13 @@ def _wide_to_long(frame: pd.DataFrame, date_column: str, multi: bool) -> pd.Data
     return long[span.astype(bool)].reset_index(drop=True)
 
 
-def validate_prices(frame, *, missing="raise", sort=False, min_rows=None) -> pd.DataFrame:
+def validate_prices(
+    frame, *, missing="raise", sort=False, min_rows=None, _notes=()
+) -> pd.DataFrame:
     """Validate a long price frame and apply the missing-value policy.
 
-    See `load_prices` for the checks and arguments. Returns a new frame; the input is not
-    modified.
+    See `load_prices` for the checks and arguments (dates, jumps and the cleaning report).
+    Returns a new frame; the input is not modified.
     """
     if missing not in MISSING_POLICIES:
         raise ValueError(
@@ -251,38 +376,138 @@ def validate_prices(frame, *, missing="raise", sort=False, min_rows=None) -> pd.
     if frame.empty:
         raise ValueError(f"The price frame has no rows. Received columns: {list(frame.columns)}")
     frame = frame.reindex(columns=[*COLUMNS, *[c for c in frame.columns if c not in COLUMNS]])
-    frame["date"] = _parse_dates(frame["date"])
+    frame["date"], date_notes = _parse_dates(frame["date"])
     frame["symbol"] = _parse_symbols(frame["symbol"])
     for column in FIELDS:
         frame[column] = _parse_numbers(frame[column], column)
     frame = _check_order(frame, sort)
     report = CleaningReport(rows_in=len(frame), rows_out=len(frame))
+    report.notes = [*date_notes, *_notes]
     report.unavailable = _unavailable_fields(frame)
     frame = _apply_missing_policy(frame, missing, report)
     _check_values(frame)
     _check_rows(frame, min_rows)
     frame = frame.reset_index(drop=True)
     report.rows_out = len(frame)
+    report.jumps = _find_jumps(frame)
     if len(report.removed) or any(report.filled.values()):
         warnings.warn(f"Price data cleaned: {report.summary()}", MissingDataWarning, stacklevel=3)
+    if len(report.jumps):
+        warnings.warn(_describe_jumps(report.jumps), PriceJumpWarning, stacklevel=3)
     frame.attrs["cleaning_report"] = report
     return frame
 
 
-def _parse_dates(dates: pd.Series) -> pd.Series:
+def _parse_dates(dates: pd.Series) -> tuple[pd.Series, list]:
+    """Dates as naive datetime64[ns], with a note on how they were read where it matters."""
     if dates.isna().any():
         rows = list(np.flatnonzero(dates.isna().to_numpy())[:5])
         raise ValueError(f"Dates must not be empty. Received empty dates at rows {rows}")
-    parsed = pd.to_datetime(dates, errors="coerce", format="mixed")
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        note = f"dates in time zone {dates.dt.tz} kept as their local date and time"
+        return dates.dt.tz_localize(None).astype("datetime64[ns]"), [note]
+    if pd.api.types.is_datetime64_dtype(dates.dtype):
+        return dates.astype("datetime64[ns]"), []
+    if _all_numbers(dates):
+        return _parse_yyyymmdd(dates), ["dates read as yyyymmdd"]
+    text = dates.astype(str).str.strip()
+    if text.str.fullmatch(r"\d{8}").all():
+        return _parse_yyyymmdd(text), ["dates read as yyyymmdd"]
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    except (ValueError, TypeError):  # mixed UTC offsets, or offsets beside naive dates
+        parsed = None
+    notes = []
+    if parsed is None or parsed.dtype == object or isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed, notes = _parse_local_times(text)
     if parsed.isna().any():
-        bad = dates[parsed.isna()].head(5)
+        bad = dates[parsed.isna().to_numpy()].head(5)
         raise ValueError(
             "Dates must be parseable. Received unparseable dates "
             f"{dict(zip(bad.index.tolist(), bad.tolist(), strict=True))} (row: value)"
         )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
+    return parsed.astype("datetime64[ns]"), notes
+
+
+def _all_numbers(values: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return True
+    return values.map(lambda v: isinstance(v, int | float | np.number)).all()
+
+
+def _parse_yyyymmdd(values: pd.Series) -> pd.Series:
+    """Numbers or 8-digit strings like 20200102 as the dates they write."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    integral = numbers.notna() & (numbers == np.floor(numbers)) & numbers.between(1e7, 1e8 - 1)
+    text = numbers.where(integral, 0).astype("int64").astype(str)
+    parsed = pd.to_datetime(text.where(integral), format="%Y%m%d", errors="coerce")
+    if parsed.isna().any():
+        bad = values[parsed.isna()].head(5)
+        raise ValueError(
+            "`date` expected dates; numbers are read as yyyymmdd dates (20200102 is "
+            "2020-01-02). Received numbers that are not such dates "
+            f"{dict(zip(bad.index.tolist(), bad.tolist(), strict=True))} (row: value)"
+        )
+    return parsed
+
+
+def _parse_local_times(text: pd.Series) -> tuple[pd.Series, list]:
+    """Dates written with UTC offsets, each kept at its local (the exchange's) date and time."""
+    stamps = [_timestamp(value) for value in text]
+    aware = np.array([s is not None and s.tzinfo is not None for s in stamps])
+    parsed_ok = np.array([s is not None for s in stamps])
+    if aware.any() and not aware[parsed_ok].all():
+        naive = text[parsed_ok & ~aware].head(2).tolist()
+        with_offset = text[aware].head(2).tolist()
+        raise ValueError(
+            "`date` expected every date with a UTC offset or none. Received dates with "
+            f"offsets {with_offset} and without {naive}"
+        )
+    offsets = sorted({s.strftime("%z") for s in stamps if s is not None and s.tzinfo})
+    local = [pd.NaT if s is None else s.tz_localize(None) if s.tzinfo else s for s in stamps]
+    parsed = pd.Series(pd.to_datetime(local), index=text.index)
+    shown = ", ".join(f"{o[:3]}:{o[3:]}" for o in offsets)
+    note = (
+        f"dates with UTC offsets {shown} kept as their local date and time (the offset "
+        "taken as the exchange's own), not converted to UTC"
+    )
+    return parsed, [note] if offsets else []
+
+
+def _timestamp(value: str):
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return None if stamp is pd.NaT else stamp
+
+
+def _find_jumps(frame: pd.DataFrame) -> pd.DataFrame:
+    previous = frame.groupby("symbol", sort=False)["close"].shift(1)
+    change = frame["close"] / previous - 1.0
+    flagged = (change > JUMP_UP) | (change < JUMP_DOWN)
+    jumps = frame.loc[flagged, ["symbol", "date"]].copy()
+    jumps["previous_close"] = previous[flagged]
+    jumps["close"] = frame.loc[flagged, "close"]
+    jumps["change"] = change[flagged]
+    return jumps.reset_index(drop=True)
+
+
+def _describe_jumps(jumps: pd.DataFrame) -> str:
+    shown = [
+        f"{row.symbol} close {'rose' if row.change > 0 else 'fell'} {abs(row.change):.0%} "
+        f"on {row.date:%Y-%m-%d} ({row.previous_close:.6g} -> {row.close:.6g})"
+        for row in jumps.head(5).itertuples(index=False)
+    ]
+    more = f" and {len(jumps) - 5} more" if len(jumps) > 5 else ""
+    return (
+        "Suspected split or data error (a one-day change above +100% or below -50%): "
+        + "; ".join(shown)
+        + more
+        + ". The rows are kept as they are; see frame.attrs['cleaning_report'].jumps."
+    )
 
 
 def _parse_symbols(symbols: pd.Series) -> pd.Series:

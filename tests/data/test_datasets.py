@@ -171,3 +171,141 @@ def test_too_few_rows(prices):
     short = load_prices(make_prices(n_days=30))
     with pytest.raises(ValueError, match="Too few rows to make a window of lookback=20"):
         make_windows(short, lookback=20, horizon=5)
+
+
+# -- dates as vendors write them -----------------------------------------------------------
+def _close_only(dates, close=None):
+    close = np.linspace(10.0, 11.0, len(dates)) if close is None else close
+    return pd.DataFrame({"date": dates, "close": close})
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_yyyymmdd_dates_parse_as_the_dates_they_are(tmp_path, as_text):
+    raw = _close_only([20200102, 20200103, 20200106])
+    path = tmp_path / "ABC.csv"
+    raw.to_csv(path, index=False)
+    expected = pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06"])
+    source = raw.astype({"date": str}) if as_text else path
+    frame = load_prices(source)
+    assert frame["date"].tolist() == expected.tolist()
+    assert frame.attrs["cleaning_report"].notes == ["dates read as yyyymmdd"]
+
+
+@pytest.mark.parametrize(
+    "dates, shown",
+    [([20200102, 20201341], "20201341"), ([1, 2], "1"), ([20200102.5, 20200103.0], "20200102.5")],
+)
+def test_numbers_that_are_not_yyyymmdd_dates_are_refused(dates, shown):
+    with pytest.raises(ValueError, match=rf"`date` expected.*yyyymmdd.*Received.*{shown}"):
+        load_prices(_close_only(dates), symbol="A")
+
+
+def test_dates_with_mixed_utc_offsets_keep_their_local_calendar_date(tmp_path):
+    # a daily series written by DataFrame.to_csv across the start of US daylight saving time
+    local = pd.date_range("2020-03-05", periods=6, freq="D", tz="America/New_York")
+    path = tmp_path / "spy.csv"
+    _close_only(local).to_csv(path, index=False)
+    assert "-05:00" in path.read_text() and "-04:00" in path.read_text()
+    frame = load_prices(path)
+    assert frame["date"].tolist() == pd.date_range("2020-03-05", periods=6).tolist()
+    assert frame["symbol"].unique().tolist() == ["spy"]  # named after the file
+    (note,) = frame.attrs["cleaning_report"].notes
+    assert "-05:00" in note and "-04:00" in note and "local" in note
+    # the same frame given as a DataFrame (tz-aware column) loads the same dates
+    same = load_prices(_close_only(local), symbol="spy")
+    pd.testing.assert_frame_equal(same[["date", "close"]], frame[["date", "close"]])
+
+
+def test_an_offset_east_of_utc_does_not_move_the_date_back():
+    # midnight in Tokyo is the previous afternoon in UTC; the exchange's date is kept
+    frame = load_prices(_close_only(["2021-06-01 00:00:00+09:00", "2021-06-02 00:00:00+09:00"]))
+    assert frame["date"].tolist() == pd.to_datetime(["2021-06-01", "2021-06-02"]).tolist()
+
+
+def test_dates_with_and_without_offsets_are_refused():
+    with pytest.raises(ValueError, match=r"`date` expected every date with a UTC offset or none"):
+        load_prices(_close_only(["2021-06-01 00:00:00+09:00", "2021-06-02"]))
+
+
+# -- split-like jumps ----------------------------------------------------------------------
+@pytest.mark.parametrize("factor, word", [(3.0, "rose"), (0.25, "fell")])
+def test_a_split_like_jump_warns_naming_the_symbol_and_the_day(prices, factor, word):
+    frame = prices.copy()
+    rows = (frame.symbol == "BBB") & (frame.date >= frame.date[50])
+    frame.loc[rows, ["open", "high", "low", "close"]] *= factor
+    day = frame.date[50]
+    with pytest.warns(UserWarning, match=rf"BBB close {word} .* on {day:%Y-%m-%d}"):
+        loaded = load_prices(frame)
+    jumps = loaded.attrs["cleaning_report"].jumps
+    assert jumps[["symbol", "date"]].values.tolist() == [["BBB", day]]
+    assert jumps["change"].iloc[0] == pytest.approx(
+        frame.close[rows].iloc[0] / frame.close[(frame.symbol == "BBB")].iloc[49] - 1
+    )
+    assert len(loaded) == len(prices)  # flagged, not changed
+
+
+def test_ordinary_prices_raise_no_jump_warning(prices):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_prices(prices)
+    assert loaded.attrs["cleaning_report"].jumps.empty
+
+
+# -- Yahoo-style single-asset files --------------------------------------------------------
+def _yahoo(prices, symbol="AAA", adjust=0.5, columns=None):
+    one = prices[prices.symbol == symbol].drop(columns="symbol").reset_index(drop=True)
+    one.insert(5, "adj close", one["close"] * adjust)
+    one["date"] = one["date"].dt.strftime("%Y-%m-%d")
+    names = columns or ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
+    return one.set_axis(names, axis=1)
+
+
+def test_a_yahoo_csv_loads_as_one_asset_on_the_adjusted_close(tmp_path, prices):
+    path = tmp_path / "MSFT.csv"
+    _yahoo(prices).to_csv(path, index=False)
+    with pytest.warns(UserWarning, match="adjusted close"):
+        frame = load_prices(path)
+    assert frame["symbol"].unique().tolist() == ["MSFT"]
+    raw = prices[prices.symbol == "AAA"].reset_index(drop=True)
+    assert len(frame) == len(raw)
+    np.testing.assert_allclose(frame["close"], 0.5 * raw["close"])
+    for column in ("open", "high", "low"):  # the same factor as the close
+        np.testing.assert_allclose(frame[column], 0.5 * raw[column])
+    np.testing.assert_allclose(frame["volume"], raw["volume"])
+    np.testing.assert_allclose(frame["unadjusted_close"], raw["close"])  # kept, not lost
+    assert any("adjusted close" in n for n in frame.attrs["cleaning_report"].notes)
+    assert load_prices(path, symbol="ABC")["symbol"].unique().tolist() == ["ABC"]
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        ["date", "open", "high", "low", "close", "adj_close", "volume"],
+        ["DATE", "OPEN", "HIGH", "LOW", "CLOSE", "ADJ CLOSE", "VOLUME"],
+        [" Date", "Open ", "High", "Low", "Close", "AdjClose", "Volume"],
+    ],
+)
+def test_yahoo_columns_in_any_capitalization(prices, columns):
+    frame = load_prices(_yahoo(prices, columns=columns), symbol="AAA")
+    assert frame["symbol"].unique().tolist() == ["AAA"]
+    raw = prices[prices.symbol == "AAA"].reset_index(drop=True)
+    np.testing.assert_allclose(frame["close"], 0.5 * raw["close"])
+
+
+def test_a_yahoo_file_without_adjusted_close_loads_as_one_asset(prices):
+    yahoo = _yahoo(prices).drop(columns="Adj Close")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = load_prices(yahoo, symbol="AAA")
+    expected = load_prices(prices)
+    pd.testing.assert_frame_equal(frame, expected[expected.symbol == "AAA"].reset_index(drop=True))
+
+
+def test_a_wide_file_of_price_fields_is_refused(prices):
+    yahoo = _yahoo(prices)
+    with pytest.raises(ValueError, match=r"`layout` expected.*look like price fields.*'Open'"):
+        load_prices(yahoo, layout="wide")
+    stooq = yahoo.drop(columns="Adj Close").assign(OpenInt=0)  # an unknown extra column
+    with pytest.raises(ValueError, match=r"look like price fields.*layout='single'"):
+        load_prices(stooq)
+    assert load_prices(stooq, layout="single", symbol="X")["openint"].eq(0).all()
