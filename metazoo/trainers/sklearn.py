@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from metazoo.trainers.trial import (
     TrialSettings,
@@ -20,6 +20,14 @@ __all__ = ["ZooRegressor"]
 
 class ZooRegressor(RegressorMixin, BaseEstimator):
     """A zoo model as a scikit-learn regressor on windows `(n, lookback, n_features)`.
+
+    Flat features `(n, n_features)`, the usual scikit-learn input, are read as windows of
+    one day, `(n, 1, n_features)`, so the regressor also works on tables, in pipelines after
+    transformers, and passes scikit-learn's estimator checks. Targets may be `(n,)` or
+    `(n, n_targets)`: one model forecasts every column (multi-output). Input is checked as
+    scikit-learn does: NaN, infinities, complex numbers, empty arrays and sparse matrices
+    are refused (sparse ones with a `TypeError` that says to densify them; a Keras model
+    takes dense arrays).
 
     `fit` builds the model with `seed`, compiles it with Adam and the loss and trains it with
     `keras.Model.fit` on standardized targets (the training targets' mean and standard
@@ -41,8 +49,10 @@ class ZooRegressor(RegressorMixin, BaseEstimator):
     Attributes:
         model_: The fitted `keras.Model`; its outputs are standardized targets.
         target_scaling_: The `TargetScaling` that maps them back.
-        input_shape_: `(lookback, n_features)` seen in `fit`.
+        input_shape_: `(lookback, n_features)` seen in `fit` (`(1, n_features)` for flat
+            features).
         n_features_in_: `n_features`.
+        feature_names_in_: column names of a DataFrame `X` given to `fit` (flat features).
         target_ndim_: 1 if `fit` got `y` of shape `(n,)`, else 2.
     """
 
@@ -70,16 +80,19 @@ class ZooRegressor(RegressorMixin, BaseEstimator):
         """Build and train the model.
 
         Args:
-            X: `(n, lookback, n_features)` windows.
+            X: `(n, lookback, n_features)` windows or `(n, n_features)` flat features.
             y: `(n,)` or `(n, n_targets)` targets.
 
         Returns:
             self.
 
         Raises:
-            ValueError: If X is not 3-D, y does not match it, a value is not finite, the
-                model or a hyperparameter is unknown, or a training setting is out of range.
+            ValueError: If X is not 2-D or 3-D or has no samples, y does not match it, a
+                value is not finite or is complex, the model or a hyperparameter is unknown,
+                or a training setting is out of range.
+            TypeError: If X is sparse.
         """
+        X, y = self._check_input(X, y, reset=True)
         X, y, self.target_ndim_ = check_xy(X, y)
         hparams = dict(self.hparams or {})
         check_hyperparameters(self.model, hparams)
@@ -96,24 +109,26 @@ class ZooRegressor(RegressorMixin, BaseEstimator):
             self.model, hparams, X, y, settings, verbose=self.verbose
         )
         self.input_shape_ = tuple(X.shape[1:])
-        self.n_features_in_ = int(X.shape[2])
         return self
 
     def predict(self, X) -> np.ndarray:
         """Forecasts on the original scale of `y`.
 
         Args:
-            X: `(n, lookback, n_features)` windows, shaped as in `fit`.
+            X: `(n, lookback, n_features)` windows shaped as in `fit`, or `(n, n_features)`
+                after a fit on flat features.
 
         Returns:
             `(n,)` if `fit` got `y` of shape `(n,)`, else `(n, n_targets)`.
 
         Raises:
-            ValueError: If X does not have the shape seen in `fit`.
+            ValueError: If X does not have the shape seen in `fit`, has no samples or holds
+                NaN, infinities or complex numbers.
+            TypeError: If X is sparse.
         """
         check_is_fitted(self, "model_")
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 3 or X.shape[1:] != self.input_shape_:
+        X, _ = self._check_input(X, reset=False)
+        if X.shape[1:] != self.input_shape_:
             raise ValueError(
                 f"X must have shape (n, *{self.input_shape_}) as in fit. "
                 f"Received: X.shape={X.shape}"
@@ -121,8 +136,41 @@ class ZooRegressor(RegressorMixin, BaseEstimator):
         pred = predict_model(self.model_, self.target_scaling_, X)
         return pred[:, 0] if self.target_ndim_ == 1 else pred
 
+    def _check_input(self, X, y=None, *, reset: bool):
+        """scikit-learn's checks of `X` (and `y`); flat features become one-day windows."""
+        if _ndim(X) == 3:
+            X = check_array(X, allow_nd=True, dtype=np.float32, input_name="X", estimator=self)
+            if y is not None:
+                y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+            if reset:
+                self.n_features_in_ = int(X.shape[2])
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            return X, y
+        if y is None:
+            X = validate_data(self, X, reset=reset, dtype=np.float32)
+        else:
+            X, y = validate_data(
+                self, X, y, reset=reset, dtype=np.float32, multi_output=True, y_numeric=True
+            )
+        return X[:, None, :], y
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        tags.input_tags.two_d_array = True
         tags.input_tags.three_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.target_tags.multi_output = True
         return tags
+
+
+def _ndim(X):
+    """The number of dimensions of array-like `X`, or None if it has none (sparse, ragged)."""
+    ndim = getattr(X, "ndim", None)
+    if ndim is not None or hasattr(X, "toarray"):
+        return ndim
+    try:
+        return np.ndim(X)
+    except ValueError:  # ragged nested lists
+        return None

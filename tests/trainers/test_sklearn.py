@@ -58,20 +58,58 @@ def test_predictions_follow_the_shape_of_y(data):
     assert two.predict(X[:5]).shape == (5, 2)
 
 
-def test_three_d_input_tag():
+def test_input_and_target_tags():
     tags = get_tags(ZooRegressor())
-    assert tags.input_tags.three_d_array and not tags.input_tags.two_d_array
+    assert tags.input_tags.three_d_array and tags.input_tags.two_d_array
+    assert not tags.input_tags.sparse and not tags.input_tags.allow_nan
+    assert tags.target_tags.multi_output and tags.target_tags.single_output
     assert tags.estimator_type == "regressor"
+
+
+def test_flat_features_are_windows_of_one_day(data):
+    X, y = data
+    flat = X[:, -1, :]  # (n, n_features)
+    model = ZooRegressor("linear", **FAST).fit(flat, y)
+    assert model.input_shape_ == (1, 2) and model.n_features_in_ == 2
+    same = ZooRegressor("linear", **FAST).fit(flat[:, None, :], y)
+    np.testing.assert_allclose(model.predict(flat), same.predict(flat[:, None, :]))
+    with pytest.raises(ValueError, match="X has 3 features, but ZooRegressor is expecting 2"):
+        model.predict(np.ones((4, 3)))
+
+
+def test_refuses_what_it_cannot_fit_or_predict(data):
+    X, y = data
+    fitted = ZooRegressor("linear", **FAST).fit(X, y)
+    bad = X.copy()
+    bad[3, 2, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        fitted.predict(bad)
+    with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\) \(shape=\(0, 6, 2\)\)"):
+        ZooRegressor(**FAST).fit(X[:0], y[:0])
+    with pytest.raises(ValueError, match="0 sample"):
+        fitted.predict(X[:0])
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        ZooRegressor(**FAST).fit(X + 1j, y)
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        fitted.predict(X + 1j)
+
+
+def test_sparse_input_is_refused_with_a_clear_message(data):
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = data
+    flat = sparse.csr_matrix(X[:, -1, :])
+    with pytest.raises(TypeError, match="Sparse data was passed for X, but dense data is required"):
+        ZooRegressor(**FAST).fit(flat, y)
 
 
 def test_invalid_input_is_refused(data):
     X, y = data
     with pytest.raises(NotFittedError):
         ZooRegressor().predict(X)
-    with pytest.raises(
-        ValueError, match=r"\(n, lookback, n_features\). Received: X.shape=\(60, 6\)"
-    ):
-        ZooRegressor(**FAST).fit(X[..., 0], y)
+    with pytest.raises(ValueError, match=r"Found array with dim 4"):
+        ZooRegressor(**FAST).fit(X[..., None], y)
+    with pytest.raises(ValueError, match=r"Expected 2D array, got 1D array"):
+        ZooRegressor(**FAST).fit(X[:, 0, 0], y)
     with pytest.raises(ValueError, match=r"Received: X.shape=\(60, 6, 2\), y.shape=\(59,\)"):
         ZooRegressor(**FAST).fit(X, y[1:])
     with pytest.raises(ValueError, match=r"it takes \['activation', 'dropout', 'units'\]"):
