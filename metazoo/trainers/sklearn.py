@@ -140,6 +140,11 @@ class ZooRegressor(RegressorMixin, BaseEstimator):
         """scikit-learn's checks of `X` (and `y`); flat features become one-day windows."""
         if _ndim(X) == 3:
             X = check_array(X, allow_nd=True, dtype=np.float32, input_name="X", estimator=self)
+            if reset and y is None:
+                raise ValueError(
+                    "ZooRegressor requires y to be passed, but the target y is None. "
+                    "Received: y=None"
+                )
             if y is not None:
                 y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
             if reset:
@@ -147,8 +152,8 @@ class ZooRegressor(RegressorMixin, BaseEstimator):
                 if hasattr(self, "feature_names_in_"):
                     del self.feature_names_in_
             return X, y
-        if y is None:
-            X = validate_data(self, X, reset=reset, dtype=np.float32)
+        if not reset:
+            X = validate_data(self, X, reset=False, dtype=np.float32)
         else:
             X, y = validate_data(
                 self, X, y, reset=reset, dtype=np.float32, multi_output=True, y_numeric=True
@@ -172,5 +177,5 @@ def _ndim(X):
         return ndim
     try:
         return np.ndim(X)
-    except ValueError:  # ragged nested lists
+    except (TypeError, ValueError):  # ragged nested lists, objects that refuse numpy calls
         return None
