@@ -5,9 +5,16 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 import sklearn
 from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import KFold, TimeSeriesSplit, cross_val_score
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    TimeSeriesSplit,
+    check_cv,
+    cross_val_score,
+)
 
 from metazoo.data.splits import PurgedKFold, WalkForward
 
@@ -337,3 +344,38 @@ def test_too_few_times_for_the_folds_raise(splitter, n_times, match):
 def test_groups_must_hold_one_time_per_sample():
     with pytest.raises(ValueError, match=r"shape \(6,\)\. Received: groups\.shape=\(5,\)"):
         next(WalkForward(n_splits=2).split(np.zeros(6), groups=np.arange(5)))
+
+
+@pytest.mark.parametrize(
+    "splitter",
+    [
+        WalkForward(n_splits=3, horizon=2),
+        WalkForward(n_splits=2, mode="rolling", train_size=5, gap=1),
+        PurgedKFold(n_splits=4, horizon=2, embargo=1),
+    ],
+    ids=_one_line,
+)
+@pytest.mark.parametrize("container", ["array", "list", "frame", "sparse"])
+def test_what_check_cv_and_the_cv_loops_expect(splitter, container, regression_panel):
+    X, y, times = regression_panel
+    given = {
+        "array": X,
+        "list": X.tolist(),
+        "frame": pd.DataFrame(X),
+        "sparse": scipy.sparse.csr_matrix(X),
+    }[container]
+    assert check_cv(splitter, y) is splitter  # taken as it is, not wrapped
+    for groups in (None, times, pd.Series(times)):
+        folds = list(splitter.split(given, y, groups))
+        assert len(folds) == splitter.get_n_splits(given, y, groups)
+        for train, test in folds:
+            for indices in (train, test):
+                assert indices.dtype.kind == "i" and indices.ndim == 1
+                assert len(indices) and np.all((indices >= 0) & (indices < len(y)))
+                assert np.array_equal(indices, np.unique(indices))
+            assert not np.intersect1d(train, test).size
+            if groups is not None:  # a time is on one side of the split only
+                assert not np.intersect1d(np.asarray(groups)[train], np.asarray(groups)[test]).size
+    search = GridSearchCV(LinearRegression(), {"fit_intercept": [True, False]}, cv=splitter)
+    search.fit(X, y, groups=times)
+    assert len(search.cv_results_["split0_test_score"]) == 2
