@@ -263,6 +263,11 @@ def to_long(frame: pd.DataFrame, layout="auto", symbol="ASSET", date_column="dat
         _refuse_price_fields_as_symbols(folded, date_column)
         dates = next(c for c, f in folded.items() if f == date_column)
         return _wide_to_long(frame.set_index(dates).rename_axis(date_column), date_column, False)
+    if len(set(folded.values())) < len(folded):
+        raise ValueError(
+            "Column names must be unique ignoring case and surrounding spaces. "
+            f"Received columns: {list(frame.columns)}"
+        )
     frame = frame.rename(columns=folded)
     if layout == "single":
         if "symbol" in frame.columns:

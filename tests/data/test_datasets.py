@@ -309,3 +309,9 @@ def test_a_wide_file_of_price_fields_is_refused(prices):
     with pytest.raises(ValueError, match=r"look like price fields.*layout='single'"):
         load_prices(stooq)
     assert load_prices(stooq, layout="single", symbol="X")["openint"].eq(0).all()
+
+
+def test_columns_equal_ignoring_case_are_refused_in_a_single_frame(prices):
+    yahoo = _yahoo(prices).assign(**{"open ": 1.0})
+    with pytest.raises(ValueError, match="unique ignoring case.*'Open', .*'open '"):
+        load_prices(yahoo)

@@ -349,3 +349,77 @@ def wide_frames(draw, name):
         elif change == "str":
             frame.index = frame.index.astype(str)
     return frame if draw(st.booleans()) else frame["A"]
+
+
+# -- price files as vendors write them -------------------------------------------------------
+def _integer_dates(frame, draw):
+    """Dates as yyyymmdd numbers or strings, sometimes with one that is not a date."""
+    frame = frame.copy()
+    numbers = frame["date"].dt.strftime("%Y%m%d").astype("int64")
+    if len(frame) and draw(st.booleans()):
+        numbers.iloc[draw(st.integers(0, len(frame) - 1))] = draw(
+            st.sampled_from([20201341, 1, 19700101, 99999999, -20200102])
+        )
+    frame["date"] = numbers.astype(str) if draw(st.booleans()) else numbers
+    return frame
+
+
+def _offset_dates(frame, draw):
+    """Dates with the UTC offsets of an exchange's time zone, as `to_csv` writes them."""
+    zone = draw(st.sampled_from(["America/New_York", "Asia/Tokyo", "Europe/London", "UTC"]))
+    local = pd.DatetimeIndex(frame["date"]).tz_localize(zone)
+    frame = frame.copy()
+    frame["date"] = [stamp.isoformat(sep=" ") for stamp in local]
+    if len(frame) and draw(st.booleans()):  # one date without its offset
+        row = draw(st.integers(0, len(frame) - 1))
+        frame.iloc[row, frame.columns.get_loc("date")] = frame["date"].iloc[row][:19]
+    return frame
+
+
+def _split_jump(frame, draw):
+    """One symbol's prices multiplied by a split-like factor from one day on."""
+    if frame.empty:
+        return frame
+    symbol = draw(st.sampled_from(sorted(frame["symbol"].unique())))
+    rows = np.flatnonzero((frame["symbol"] == symbol).to_numpy())
+    start = draw(st.integers(0, len(rows) - 1))
+    factor = draw(st.sampled_from([2.5, 3.0, 10.0, 0.4, 0.25, 0.05, 1000.0]))
+    frame = frame.copy()
+    frame.loc[frame.index[rows[start:]], ["open", "high", "low", "close"]] *= factor
+    return frame
+
+
+def _yahoo_layout(frame, draw):
+    """One symbol with Yahoo's columns (and an adjusted close) in some capitalization."""
+    one = frame[frame["symbol"] == frame["symbol"].iloc[0]] if len(frame) else frame
+    one = one.drop(columns="symbol").reset_index(drop=True)
+    names = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
+    if draw(st.booleans()):
+        factor = np.linspace(draw(st.sampled_from([0.5, 0.9, 1.0])), 1.0, len(one))
+        one.insert(5, "Adj Close", one["close"] * factor)
+    else:
+        names.remove("Adj Close")
+    case = draw(st.sampled_from([str, str.lower, str.upper, lambda c: c.replace(" ", "_")]))
+    return one.set_axis([case(n) for n in names], axis=1)
+
+
+VENDOR_FAMILIES = {
+    f.__name__: f for f in (_integer_dates, _offset_dates, _split_jump, _yahoo_layout)
+}
+
+
+@st.composite
+def vendor_frames(draw, lengths=(1, 3, 30, 60)):
+    """`(family, frame)`: one of the vendor families above, then at most one other mutation."""
+    n_days = draw(st.sampled_from(lengths))
+    symbols = ("AAA", "BBB")[: draw(st.integers(1, 2))]
+    frame = make_prices(n_days, symbols=symbols, seed=draw(st.integers(0, 1000)))
+    family = draw(st.sampled_from(sorted(VENDOR_FAMILIES)))
+    frame = VENDOR_FAMILIES[family](frame, draw)
+    other = draw(st.sampled_from([None, None, *sorted(MUTATIONS)]))
+    if other is not None:
+        try:
+            frame = MUTATIONS[other](frame, draw)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+            other = None  # a mutation that does not apply to this layout
+    return family, other, frame

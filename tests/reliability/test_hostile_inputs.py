@@ -14,7 +14,11 @@ library was explored with thousands of random examples per test before they were
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from hypothesis import given
@@ -46,6 +50,7 @@ from tests.reliability.hostile import (
     hostile_meta_batch,
     sized,
     sometimes_bad,
+    vendor_frames,
     wide_frames,
     window_set,
 )
@@ -75,6 +80,43 @@ def test_load_prices(frame, missing, sort):
     loaded = attempt(load_prices, frame, missing=missing, sort=sort)
     if loaded is not None:
         check_prices(loaded)
+
+
+def check_vendor_load(family, other, frame, loaded, symbol) -> None:
+    """What a file in one of the vendor families must give once loaded."""
+    check_prices(loaded)
+    report = loaded.attrs["cleaning_report"]
+    change = loaded.groupby("symbol", sort=False)["close"].pct_change()
+    flagged = loaded.loc[(change > 1.0) | (change < -0.5), ["symbol", "date"]]
+    assert flagged.values.tolist() == report.jumps[["symbol", "date"]].values.tolist()
+    if other is not None:
+        return
+    if family in ("_integer_dates", "_offset_dates"):
+        # daily dates stay on their calendar day: not nanoseconds since 1970, not moved to UTC
+        assert (loaded["date"] == loaded["date"].dt.normalize()).all()
+        assert loaded["date"].dt.year.between(1970, 2100).all()
+    if family == "_yahoo_layout":
+        assert loaded["symbol"].unique().tolist() == [symbol]
+        adjusted = [c for c in frame.columns if c.lower().replace("_", " ") == "adj close"]
+        if adjusted:
+            np.testing.assert_allclose(loaded["close"], frame[adjusted[0]].to_numpy())
+            assert "unadjusted_close" in loaded
+
+
+@FAST
+@given(case=vendor_frames(), through_csv=st.booleans())
+def test_load_prices_on_vendor_files(case, through_csv):
+    """yyyymmdd and offset dates, split-like jumps and Yahoo files, as a frame or a CSV."""
+    family, other, frame = case
+    if through_csv:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "ABC.csv"
+            frame.to_csv(path, index=False)
+            loaded = attempt(load_prices, path, missing="drop", sort=True)
+    else:
+        loaded = attempt(load_prices, frame, missing="drop", sort=True)
+    if loaded is not None:
+        check_vendor_load(family, other, frame, loaded, "ABC" if through_csv else "ASSET")
 
 
 @FAST
@@ -390,6 +432,9 @@ def test_finance_metrics(data, name, scalar):
     if result is None:
         return
     if isinstance(result, dict):
+        if name == "strategy_summary":
+            assert result["ruined"] == (result["ruin_date"] is not None)
+        result = {k: v for k, v in result.items() if k not in ("ruined", "ruin_date")}
         result = {k: v for k, v in result.items() if k != "sharpe_ratio" or not np.isnan(v)}
         assert_finite(list(result.values()))
     elif name == "ic_by_period":
@@ -460,7 +505,39 @@ def test_backtest(positions, returns, cost, periods):
     assert_finite(result.net_returns, result.equity, result.costs, result.turnover)
     summary = attempt(result.summary)
     if summary is not None:
-        assert_finite([v for k, v in summary.items() if "sharpe" not in k or not np.isnan(v)])
+        numbers = {k: v for k, v in summary.items() if k not in ("ruined", "ruin_date")}
+        assert_finite([v for k, v in numbers.items() if "sharpe" not in k or not np.isnan(v)])
+
+
+@FAST
+@given(data=st.data(), n=st.integers(2, 12))
+def test_backtest_through_ruin(data, n):
+    """Shorts through doublings and levered longs through crashes: a strategy may lose more
+    than its capital, and the backtest and its summary must say so, not crash."""
+    dates = pd.bdate_range("2021-01-01", periods=n)
+    positions = data.draw(st.lists(st.sampled_from([-3.0, -1.0, 0.0, 0.5, 1.0, 2.0]), min_size=n))
+    returns = data.draw(
+        st.lists(st.sampled_from([-0.99, -0.6, -0.01, 0.0, 0.01, 0.5, 1.0, 2.0, 9.0]), min_size=n)
+    )
+    result = attempt(
+        backtest, pd.Series(positions[:n], dates), pd.Series(returns[:n], dates), cost_bps=5
+    )
+    assert result is not None, "a valid backtest was refused"
+    equity, net = result.equity.to_numpy(), result.net_returns.to_numpy()
+    assert_finite(equity, net)
+    assert (equity >= 0).all()
+    summary = result.summary()
+    assert summary["ruined"] == (result.ruin_date is not None) == bool((net <= -1).any())
+    assert -1.0 <= summary["max_drawdown"] <= 0.0
+    if result.ruin_date is not None:
+        ruin = int(np.argmax(net <= -1))
+        assert result.ruin_date == summary["ruin_date"] == dates[ruin]
+        assert (equity[ruin:] == 0).all() and (equity[:ruin] > 0).all()
+        assert summary["max_drawdown"] == summary["total_return"] == -1.0
+    else:
+        assert (equity > 0).all()
+    numbers = {k: v for k, v in summary.items() if k not in ("ruined", "ruin_date")}
+    assert_finite([v for k, v in numbers.items() if "sharpe" not in k or not np.isnan(v)])
 
 
 @SLOW
