@@ -1,8 +1,10 @@
 """Market data: bundled prices, loaders, causal features, windows, splits and tasks."""
 
 from metazoo.data.datasets import (
+    AdjustedPricesWarning,
     CleaningReport,
     MissingDataWarning,
+    PriceJumpWarning,
     load_markets,
     load_prices,
     validate_prices,
@@ -21,6 +23,8 @@ from metazoo.data.windows import WindowScaler, WindowSet, make_windows
 
 __all__ = [
     "ARTasks",
+    "AdjustedPricesWarning",
+    "PriceJumpWarning",
     "PurgedKFold",
     "RegimeSwitchingTasks",
     "SinusoidTasks",

@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metazoo.data import MissingDataWarning, load_markets, load_prices, make_windows
+from metazoo.data import (
+    AdjustedPricesWarning,
+    MissingDataWarning,
+    PriceJumpWarning,
+    load_markets,
+    load_prices,
+    make_windows,
+)
 from tests.conftest import make_prices
 
 
@@ -234,7 +241,7 @@ def test_a_split_like_jump_warns_naming_the_symbol_and_the_day(prices, factor, w
     rows = (frame.symbol == "BBB") & (frame.date >= frame.date[50])
     frame.loc[rows, ["open", "high", "low", "close"]] *= factor
     day = frame.date[50]
-    with pytest.warns(UserWarning, match=rf"BBB close {word} .* on {day:%Y-%m-%d}"):
+    with pytest.warns(PriceJumpWarning, match=rf"BBB close {word} .* on {day:%Y-%m-%d}"):
         loaded = load_prices(frame)
     jumps = loaded.attrs["cleaning_report"].jumps
     assert jumps[["symbol", "date"]].values.tolist() == [["BBB", day]]
@@ -263,7 +270,7 @@ def _yahoo(prices, symbol="AAA", adjust=0.5, columns=None):
 def test_a_yahoo_csv_loads_as_one_asset_on_the_adjusted_close(tmp_path, prices):
     path = tmp_path / "MSFT.csv"
     _yahoo(prices).to_csv(path, index=False)
-    with pytest.warns(UserWarning, match="adjusted close"):
+    with pytest.warns(AdjustedPricesWarning, match="adjusted close"):
         frame = load_prices(path)
     assert frame["symbol"].unique().tolist() == ["MSFT"]
     raw = prices[prices.symbol == "AAA"].reset_index(drop=True)
