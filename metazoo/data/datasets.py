@@ -221,7 +221,8 @@ def load_prices(
         raise TypeError(f"`symbol` expected a non-empty string. Received: symbol={symbol!r}")
     frame = to_long(frame, layout=layout, symbol=symbol, date_column=date_column)
     frame, notes = _use_adjusted_close(frame)
-    frame = validate_prices(frame, missing=missing, sort=sort, min_rows=min_rows, _notes=notes)
+    frame = validate_prices(frame, missing=missing, sort=sort, min_rows=min_rows)
+    frame.attrs["cleaning_report"].notes.extend(notes)
     return frame
 
 
@@ -354,9 +355,7 @@ def _wide_to_long(frame: pd.DataFrame, date_column: str, multi: bool) -> pd.Data
     return long[span.astype(bool)].reset_index(drop=True)
 
 
-def validate_prices(
-    frame, *, missing="raise", sort=False, min_rows=None, _notes=()
-) -> pd.DataFrame:
+def validate_prices(frame, *, missing="raise", sort=False, min_rows=None) -> pd.DataFrame:
     """Validate a long price frame and apply the missing-value policy.
 
     See `load_prices` for the checks and arguments (dates, jumps and the cleaning report).
@@ -387,7 +386,7 @@ def validate_prices(
         frame[column] = _parse_numbers(frame[column], column)
     frame = _check_order(frame, sort)
     report = CleaningReport(rows_in=len(frame), rows_out=len(frame))
-    report.notes = [*date_notes, *_notes]
+    report.notes = list(date_notes)
     report.unavailable = _unavailable_fields(frame)
     frame = _apply_missing_policy(frame, missing, report)
     _check_values(frame)
