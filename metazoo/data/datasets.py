@@ -136,7 +136,7 @@ def _as_list(value, name: str) -> list[str]:
 
 
 def _parse_fields(fields) -> list[str]:
-    if isinstance(fields, str) and fields.lower() not in FIELDS:
+    if isinstance(fields, str) and fields and fields.lower() not in FIELDS:
         letters = {"O": "open", "H": "high", "L": "low", "C": "close", "V": "volume"}
         if set(fields.upper()) <= set(letters):
             return [letters[c] for c in fields.upper()]

@@ -82,6 +82,7 @@ def test_bundled_markets_select_symbols_classes_fields_and_dates():
         ({"symbols": ["GOLD", "BITCOIN"]}, ValueError, "`symbols` expected.*BITCOIN"),
         ({"classes": "crypto"}, ValueError, "`classes` expected.*crypto"),
         ({"fields": "OHLCX"}, ValueError, "`fields` expected"),
+        ({"fields": ""}, ValueError, "`fields` expected"),
         ({"symbols": 3}, TypeError, "`symbols` expected a string or a list"),
         ({"classes": []}, ValueError, "`classes` expected at least one"),
         ({"symbols": "WTI", "fields": "OHLC"}, ValueError, "No bundled series matches"),
