@@ -20,7 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    summary = commands.add_parser("data", help="summarize a price data set")
+    summary = commands.add_parser(
+        "data",
+        help="list the bundled universe by asset class, or summarize a CSV of prices",
+    )
     run = commands.add_parser(
         "tasks", help="summarize the windows and the meta-learning tasks of a data set"
     )
@@ -81,6 +84,25 @@ def _data_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return table.round(4)
 
 
+def _universe_summary() -> str:
+    """The bundled universe grouped by asset class: span, rows, fields and return stats."""
+    table = data.universe()
+    stats = _data_summary(data.load_markets())[["ann_return", "ann_vol"]]
+    table = table.join(stats)
+    table["first"] = table["first"].dt.date
+    table["last"] = table["last"].dt.date
+    columns = ["name", "first", "last", "rows", "fields", "currency", "ann_return", "ann_vol"]
+    classes = [c for c in data.ASSET_CLASSES if c in set(table["asset_class"])]
+    lines = [
+        f"Bundled universe: {len(table)} daily series in {len(classes)} asset classes, "
+        f"{table['rows'].sum():,} rows (sources and licenses: metazoo/data/_bundled/MARKETS.md)"
+    ]
+    for name in classes:
+        part = table.loc[table["asset_class"] == name, columns]
+        lines += ["", f"{name} ({len(part)})", part.to_string()]
+    return "\n".join(lines)
+
+
 def _tasks(args) -> None:
     frame = _load(args)
     print("Data\n" + _data_summary(frame).to_string() + "\n")
@@ -116,7 +138,9 @@ def main(argv=None) -> int:
     exit status: 0 on success, 2 on bad input (the message goes to stderr)."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "data":
+        if args.command == "data" and args.data is None:
+            print(_universe_summary())
+        elif args.command == "data":
             print(_data_summary(_load(args)).to_string())
         elif args.command == "tasks":
             _tasks(args)

@@ -9,12 +9,28 @@ from tests.conftest import make_prices
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_data_summary_lists_bundled_instruments(capsys):
+def test_data_lists_the_bundled_universe_grouped_by_class(capsys):
+    from metazoo.data import ASSET_CLASSES, universe
+
     assert cli.main(["data"]) == 0
     out = capsys.readouterr().out
-    for symbol in ("SP500", "NASDAQ", "MSFT", "WTI"):
-        assert symbol in out
-    assert "open, high, low, volume" in out  # WTI's unavailable fields are shown
+    table = universe()
+    headers = [line.split()[0] for line in out.splitlines() if re.fullmatch(r"\w+ \(\d+\)", line)]
+    assert headers == list(ASSET_CLASSES)
+    sections = re.split(r"\n\n", out)
+    for symbol, row in table.iterrows():
+        section = next(s for s in sections if s.startswith(f"{row['asset_class']} ("))
+        line = next(x for x in section.splitlines() if x.startswith(symbol + " "))
+        assert f"{row['first']:%Y-%m-%d}" in line and f"{row['last']:%Y-%m-%d}" in line
+        assert f" {row['rows']} " in line and f" {row['fields']} " in line
+
+
+def test_data_summarizes_a_user_csv(tmp_path, capsys):
+    path = tmp_path / "prices.csv"
+    make_prices(60, symbols=("AAA", "BBB")).to_csv(path, index=False)
+    assert cli.main(["data", "--data", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "AAA" in out and "BBB" in out and "SP500" not in out
 
 
 def test_tasks_summarizes_windows_and_task_split(capsys):
@@ -43,12 +59,12 @@ def test_bad_input_exits_with_a_message_not_a_traceback(tmp_path, capsys):
     frame.to_csv(path, index=False)
     assert cli.main(["data", "--data", str(path)]) == 2
     assert "Prices must be positive" in capsys.readouterr().err
-    assert cli.main(["tasks", "--test-symbols", "GOLD"]) == 2
-    assert "Unknown test_symbols ['GOLD']" in capsys.readouterr().err
+    assert cli.main(["tasks", "--test-symbols", "BITCOIN"]) == 2
+    assert "Unknown test_symbols ['BITCOIN']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["tasks", "--target", "price"])
-    assert cli.main(["run", "--held-out", "GOLD", "--output", str(tmp_path)]) == 2
-    assert "held_out ['GOLD'] are not among the run's symbols" in capsys.readouterr().err
+    assert cli.main(["run", "--held-out", "BITCOIN", "--output", str(tmp_path)]) == 2
+    assert "held_out ['BITCOIN'] are not among the run's symbols" in capsys.readouterr().err
     assert cli.main(["run", "--targets", "price"]) == 2
     assert "Received unknown: ['price']" in capsys.readouterr().err
 

@@ -1,12 +1,14 @@
 """Market data: bundled prices, loaders, causal features, windows, splits and tasks."""
 
 from metazoo.data.datasets import (
+    ASSET_CLASSES,
     AdjustedPricesWarning,
     CleaningReport,
     MissingDataWarning,
     PriceJumpWarning,
     load_markets,
     load_prices,
+    universe,
     validate_prices,
 )
 from metazoo.data.episodes import MetaBatch, meta_batch_dataset
@@ -16,15 +18,24 @@ from metazoo.data.features import (
     compute_features,
     compute_targets,
 )
+from metazoo.data.folds import (
+    AssetFold,
+    asset_group_folds,
+    chronological_cutoffs,
+    cutoff_masks,
+    split_at_cutoffs,
+)
 from metazoo.data.splits import PurgedKFold, WalkForward
 from metazoo.data.synthetic import ARTasks, RegimeSwitchingTasks, SinusoidTasks
 from metazoo.data.tasks import Task, TaskSet, TaskSplit
 from metazoo.data.windows import WindowScaler, WindowSet, make_windows
 
 __all__ = [
+    "ASSET_CLASSES",
     "ARTasks",
     "AdjustedPricesWarning",
     "PriceJumpWarning",
+    "AssetFold",
     "PurgedKFold",
     "RegimeSwitchingTasks",
     "SinusoidTasks",
@@ -38,12 +49,17 @@ __all__ = [
     "TaskSplit",
     "WindowScaler",
     "WindowSet",
+    "asset_group_folds",
     "available_features",
+    "chronological_cutoffs",
     "compute_features",
     "compute_targets",
+    "cutoff_masks",
     "load_markets",
     "load_prices",
     "make_windows",
     "meta_batch_dataset",
+    "split_at_cutoffs",
+    "universe",
     "validate_prices",
 ]

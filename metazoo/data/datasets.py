@@ -29,6 +29,7 @@ ADJUSTED_CLOSE = ("adj close", "adj_close", "adjclose", "adjusted close", "adjus
 # A one-day close-to-close change beyond these is flagged as a suspected split or data error.
 JUMP_UP, JUMP_DOWN = 1.0, -0.5
 _COMPRESSIONS = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
+ASSET_CLASSES = ("equity_index", "stock", "currency", "commodity")
 
 
 class MissingDataWarning(UserWarning):
@@ -86,35 +87,132 @@ class CleaningReport:
         return "; ".join(parts + list(self.notes))
 
 
-def load_markets(symbols=None, start=None, end=None) -> pd.DataFrame:
-    """Daily prices of real instruments shipped inside the package.
+def load_markets(symbols=None, classes=None, start=None, end=None, fields=None) -> pd.DataFrame:
+    """Daily prices of the real instruments shipped inside the package.
 
-    S&P 500 (`SP500`), NASDAQ Composite (`NASDAQ`), Microsoft (`MSFT`) and WTI crude oil
-    (`WTI`, close only), from 1999 to 2017-2019. Sources, licenses and spans are in
-    `metazoo/data/_bundled/MARKETS.md`. Nothing is downloaded.
+    22 series in four asset classes (`ASSET_CLASSES`): equity indices (S&P 500, NASDAQ,
+    Dow Jones since 1885, NYSE Composite, CRSP value-weighted, MSCI Switzerland, NYSE Arca
+    Steel), single stocks (Microsoft, Apple, Alphabet, GE, IBM, Mobil), currencies (five US
+    dollar exchange rates of the 1980s, the sterling effective exchange rate) and commodities
+    (WTI crude oil, gold, silver), each over its own span between 1885 and 2023. Most are
+    close only; `universe()` lists each one's fields, span, rows, source and license, and
+    `metazoo/data/_bundled/MARKETS.md` says how the bundle was made. Nothing is downloaded.
 
     Args:
-        symbols: symbols to keep (default all).
+        symbols: symbols to keep (default all), a string or a list.
+        classes: asset classes to keep (default all), a string or a list of
+            `ASSET_CLASSES`.
         start: first date kept (inclusive), anything `pandas.Timestamp` accepts.
         end: last date kept (inclusive).
+        fields: keep only series that have all these price fields, e.g. `"OHLC"`,
+            `"OHLCV"` or `["open", "high", "low", "close"]` (default: any series).
 
     Returns:
-        Long frame `date, symbol, open, high, low, close, volume`.
+        Long frame `date, symbol, open, high, low, close, volume`, sorted by symbol then
+        date; fields a series lacks are empty.
+
+    Raises:
+        ValueError: for an unknown symbol, class or field, or a selection with no rows.
+
+    Example:
+    >>> prices = load_markets(classes="currency", start="1985-01-01")
+    >>> sorted(prices["symbol"].unique())[:3]
+    ['CADUSD', 'CHFUSD', 'DEMUSD']
     """
+    table = universe()
+    wanted = _select_universe(table, symbols=symbols, classes=classes, fields=fields)
     path = resources.files("metazoo.data").joinpath("_bundled/markets.csv.gz")
     with resources.as_file(path) as csv_path:
         raw = pd.read_csv(csv_path, compression="gzip")
+    raw = raw[raw["symbol"].isin(wanted)]
     frame = validate_prices(raw)
+    return select_dates(frame, start, end).reset_index(drop=True)
+
+
+def universe() -> pd.DataFrame:
+    """The bundled series, one row each, indexed by symbol.
+
+    Returns:
+        Frame indexed by `symbol` with columns `name`, `asset_class` (one of
+        `ASSET_CLASSES`), `region`, `currency` (of the quote; `"index"` for an index
+        without one), `fields` (`"OHLCV"`, `"OHLC"` or `"close"`), `first` and `last`
+        (Timestamps), `rows`, `source` (package and data set), `license` and `notes` (what
+        the build changed).
+
+    Example:
+    >>> table = universe()
+    >>> table.loc["MSFT", ["asset_class", "fields"]].tolist()
+    ['stock', 'OHLCV']
+    """
+    path = resources.files("metazoo.data").joinpath("_bundled/universe.csv")
+    with resources.as_file(path) as csv_path:
+        table = pd.read_csv(csv_path, keep_default_na=False, parse_dates=["first", "last"])
+    return table.set_index("symbol")
+
+
+def _as_list(value, name: str) -> list[str]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple, set, np.ndarray, pd.Index)) or not all(
+        isinstance(v, str) for v in values
+    ):
+        raise TypeError(
+            f"`{name}` expected a string or a list of strings. Received: {name}={value!r}"
+        )
+    if not len(values):
+        raise ValueError(f"`{name}` expected at least one entry. Received: {name}={value!r}")
+    return list(values)
+
+
+def _parse_fields(fields) -> list[str]:
+    if isinstance(fields, str) and fields and fields.lower() not in FIELDS:
+        letters = {"O": "open", "H": "high", "L": "low", "C": "close", "V": "volume"}
+        if set(fields.upper()) <= set(letters):
+            return [letters[c] for c in fields.upper()]
+    wanted = [f.lower() for f in _as_list(fields, "fields")]
+    unknown = sorted(set(wanted) - set(FIELDS))
+    if unknown:
+        raise ValueError(
+            f"`fields` expected price fields of {list(FIELDS)} or letters of 'OHLCV'. "
+            f"Received: fields={fields!r}"
+        )
+    return wanted
+
+
+def _select_universe(table: pd.DataFrame, symbols=None, classes=None, fields=None) -> list:
+    """Symbols of `table` that pass every filter given (raise on unknown names)."""
+    keep = pd.Series(True, index=table.index)
     if symbols is not None:
-        wanted = [symbols] if isinstance(symbols, str) else list(symbols)
-        unknown = sorted(set(wanted) - set(frame["symbol"]))
+        wanted = _as_list(symbols, "symbols")
+        unknown = sorted(set(wanted) - set(table.index))
         if unknown:
             raise ValueError(
-                f"Unknown symbols; the bundled data has {sorted(frame['symbol'].unique())}. "
-                f"Received: symbols={unknown}"
+                f"`symbols` expected symbols of the bundled data {sorted(table.index)}. "
+                f"Unknown symbols received: symbols={unknown}"
             )
-        frame = frame[frame["symbol"].isin(wanted)]
-    return select_dates(frame, start, end).reset_index(drop=True)
+        keep &= table.index.isin(wanted)
+    if classes is not None:
+        wanted = _as_list(classes, "classes")
+        unknown = sorted(set(wanted) - set(ASSET_CLASSES))
+        if unknown:
+            raise ValueError(
+                f"`classes` expected asset classes of {list(ASSET_CLASSES)}. "
+                f"Received: classes={unknown}"
+            )
+        keep &= table["asset_class"].isin(wanted)
+    if fields is not None:
+        wanted = _parse_fields(fields)
+        has = table["fields"].map(_fields_of)
+        keep &= has.map(lambda have: set(wanted) <= have)
+    if not keep.any():
+        raise ValueError(
+            "No bundled series matches all of symbols, classes and fields. "
+            f"Received: symbols={symbols!r}, classes={classes!r}, fields={fields!r}"
+        )
+    return list(table.index[keep])
+
+
+def _fields_of(code: str) -> set:
+    return {"close"} if code == "close" else set(_parse_fields(code))
 
 
 def select_dates(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:

