@@ -172,14 +172,17 @@ class TaskSet:
                 tasks.append(Task(task.symbol, task.period, kept))
         return TaskSet(tasks)
 
-    def split(self, test_start=None, test_symbols=()) -> TaskSplit:
+    def split(self, test_start=None, test_symbols=(), label_end_before=None) -> TaskSplit:
         """Meta-training tasks and held-out tasks by later period and by symbol.
 
         Args:
-            test_start: first date of the test period. Training keeps only samples whose
-                targets end before it (purged), so no training label reaches into the test
-                period. Held-out tasks of either kind start on or after it.
+            test_start: first date of the test period, or a symbol -> date mapping where
+                each asset has its own (see `metazoo.data.chronological_cutoffs`).
+                Held-out tasks of either kind start on or after it.
             test_symbols: symbols held out entirely from training.
+            label_end_before: training keeps only samples whose targets end before this
+                date or mapping (default `test_start`: purged, so no training label
+                reaches into the test period; an earlier date adds an embargo).
 
         Returns:
             `TaskSplit(train, later_periods, held_out_symbols)`.
@@ -190,8 +193,10 @@ class TaskSet:
             raise ValueError(f"Unknown test_symbols {sorted(unknown)}; have {self.symbols}.")
         if test_start is None and not held:
             raise ValueError("split needs test_start, test_symbols or both.")
-        train = self.select(exclude_symbols=held, label_end_before=test_start)
-        later = self.select(exclude_symbols=held, start=test_start) if test_start else TaskSet([])
+        cut = test_start if label_end_before is None else label_end_before
+        train = self.select(exclude_symbols=held, label_end_before=cut)
+        dated = test_start is not None
+        later = self.select(exclude_symbols=held, start=test_start) if dated else TaskSet([])
         by_symbol = self.select(symbols=held, start=test_start) if held else TaskSet([])
         if not len(train):
             raise ValueError(f"No training tasks are left before test_start={test_start}.")

@@ -83,17 +83,35 @@ class WindowSet:
             end: last forecast date kept (inclusive).
             label_end_before: keep only samples whose targets end strictly before this date
                 (use it to purge training samples whose labels reach into a test period).
+
+        Each date may also be a mapping (a dict or a `pd.Series`) from symbol to date, for
+        assets whose periods follow their own chronology; every symbol of the samples
+        must then have a date.
         """
         keep = np.ones(len(self), dtype=bool)
         if symbols is not None:
             keep &= np.isin(self.symbols, [symbols] if isinstance(symbols, str) else list(symbols))
         if start is not None:
-            keep &= self.times >= np.datetime64(pd.Timestamp(start))
+            keep &= self.times >= self._dates("start", start)
         if end is not None:
-            keep &= self.times <= np.datetime64(pd.Timestamp(end))
+            keep &= self.times <= self._dates("end", end)
         if label_end_before is not None:
-            keep &= self.label_end < np.datetime64(pd.Timestamp(label_end_before))
+            keep &= self.label_end < self._dates("label_end_before", label_end_before)
         return self[keep]
+
+    def _dates(self, name: str, value) -> np.ndarray:
+        """One date, or a symbol -> date mapping, as the `(n,)` date of every sample."""
+        if not isinstance(value, (dict, pd.Series)):
+            return np.full(len(self), np.datetime64(pd.Timestamp(value), "ns"))
+        mapping = pd.Series(value)
+        missing = sorted(set(np.unique(self.symbols).tolist()) - set(mapping.index))
+        if missing:
+            raise ValueError(
+                f"`{name}` expected a date for every symbol of the samples. "
+                f"Received none for {missing}"
+            )
+        dates = pd.to_datetime(mapping).astype("datetime64[ns]")
+        return dates.reindex(self.symbols).to_numpy("datetime64[ns]")
 
     def to_frame(self, predictions=None) -> pd.DataFrame:
         """Put targets (and predictions, `(n, n_targets)` or `(n,)`) back on the calendar."""

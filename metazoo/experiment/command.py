@@ -26,9 +26,17 @@ OPTIONS = {
     "lookback": (int, "days of features per input window"),
     "horizon": (int, "trading days ahead to forecast"),
     "period": (str, "calendar period of a task: Q, M or Y"),
-    "test_start": (str, "first date of the evaluation period"),
+    "history_years": (float, "years of each asset's history used, back from its last date"),
+    "test_fraction": (float, "share of each asset's own history that is evaluated (its last)"),
+    "embargo": (int, "trading days between an asset's last training label and its evaluation"),
+    "test_start": (
+        str,
+        "one calendar date starting every asset's evaluation (instead of --test-fraction)",
+    ),
     "test_end": (str, "last date of the evaluation period (default: end of data)"),
-    "held_out": (str, "comma-separated assets held out one at a time (default: all)"),
+    "folds": (int, "held-out asset groups, stratified by asset class; each held out once"),
+    "held_out": (str, "comma-separated assets held out together as the run's one fold"),
+    "held_out_class": (str, "an asset class held out as the run's one fold, e.g. currency"),
     "support_size": (int, "samples each evaluation task adapts on (K)"),
     "query_size": (int, "query samples per meta-training episode"),
     "models": (str, "comma-separated zoo base networks (see metazoo.models.available())"),
@@ -57,8 +65,9 @@ def add_run_parser(commands) -> argparse.ArgumentParser:
         "run",
         help="run the experiment: meta-learning vs baselines on market data",
         description=(
-            "Meta-train on tasks (asset x period) before --test-start; evaluate on later "
-            "periods of the same assets and on each held-out asset, adapting from the "
+            "Meta-train on tasks (asset x period) before each asset's evaluation period "
+            "(its last --test-fraction); evaluate on the evaluation periods of the training "
+            "assets and of held-out asset groups (--folds), adapting from the "
             "first K observations of every evaluation task. Prints a leaderboard and writes "
             "a run folder: results.csv, predictions, TensorBoard logs, saved models and "
             "report.md with plots. Settings: defaults < --config file < flags."
@@ -78,6 +87,12 @@ def add_run_parser(commands) -> argparse.ArgumentParser:
             "--" + name.replace("_", "-"), type=kind, default=None, help=f"{text} [{default}]"
         )
     run.add_argument(
+        "--with-bundled",
+        action="store_true",
+        default=None,
+        help="add the bundled markets to --data and hold out the assets of --data",
+    )
+    run.add_argument(
         "--test-symbols", dest="held_out", type=str, default=None, help=argparse.SUPPRESS
     )
     return run
@@ -85,7 +100,8 @@ def add_run_parser(commands) -> argparse.ArgumentParser:
 
 def config_from_args(args) -> ExperimentConfig:
     config = load_config(args.config) if args.config else ExperimentConfig()
-    flags = {name: getattr(args, name) for name in OPTIONS if getattr(args, name) is not None}
+    names = (*OPTIONS, "with_bundled")
+    flags = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     config = dataclasses.replace(config, **flags)
     if args.quick:
         config.quick = True

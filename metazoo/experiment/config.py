@@ -33,24 +33,41 @@ EVAL_SETS = ("later_periods", "held_out_assets")
 class ExperimentConfig:
     """Everything a run depends on; the same config and seed give the same numbers.
 
-    The protocol (see `metazoo.experiment.run_experiment`): for each held-out asset (a
-    leave-one-asset-out fold), learners are trained on tasks of the other assets whose
-    labels end before `test_start`; they are then evaluated on (1) later periods of the
-    training assets and (2) the held-out asset from `test_start` on. Every evaluation task
-    (one asset over one `period`) gives its first `support_size` samples to adapt on and is
-    scored on the rest.
+    The protocol (see `metazoo.experiment.run_experiment`): each asset is evaluated on the
+    last `test_fraction` of its own history (or, with `test_start`, from one calendar date
+    on). The symbols are dealt into `folds` groups of held-out assets, each asset class
+    spread across them (or `held_out` names one group, or `held_out_class` holds out a
+    class). In each fold, learners train on the tasks of the other assets whose labels end
+    `embargo` trading days before their evaluation period; they are then evaluated on (1)
+    the evaluation periods of the training assets (later periods) and (2) those of the
+    held-out assets. Every evaluation task (one asset over one `period`) gives its first
+    `support_size` samples to adapt on and is scored on the rest.
 
     Attributes:
         data: CSV file of prices (long or wide); None for the bundled markets.
         missing: missing-value policy for `data` (`raise`, `drop` or `ffill`).
+        with_bundled: add the bundled markets to `data`, and hold out the assets of `data`
+            (the one fold of the run). A `data` file of one asset implies it.
         symbols: symbols to use (default all).
         targets: what to forecast, any of `return`, `variance`, `direction`.
         lookback: days of features per window.
         horizon: trading days ahead.
         period: calendar period of a task (`Q`, `M` or `Y`).
-        test_start: first date of the evaluation period.
+        history_years: years of each asset's history used, counted back from its last
+            date (None for all); bounds the size of a run on long histories.
+        test_fraction: share of each asset's forecast dates that is evaluated (its last
+            ones), when `test_start` is None.
+        embargo: trading days between the end of an asset's last training label and the
+            start of its evaluation period.
+        test_start: one calendar date at which every asset's evaluation period starts
+            (instead of `test_fraction`); None for each asset's own chronology.
         test_end: last date of the evaluation period (default: the end of the data).
-        held_out: symbols held out one at a time (leave-one-asset-out); default all.
+        folds: number of held-out asset groups (stratified by asset class where the
+            classes are known); each is held out once.
+        held_out: symbols held out together, as the one fold of the run (instead of
+            `folds`).
+        held_out_class: an asset class held out as the one fold of the run (train without
+            it, test on it), e.g. `currency`.
         support_size: samples each evaluation task adapts on (K).
         query_size: query samples per meta-training episode.
         models: zoo base networks; every learner is run on each.
@@ -87,14 +104,20 @@ class ExperimentConfig:
 
     data: str | None = None
     missing: str = "raise"
+    with_bundled: bool = False
     symbols: list[str] | None = None
     targets: list[str] = field(default_factory=lambda: ["return", "variance"])
     lookback: int = 20
     horizon: int = 1
     period: str = "Q"
-    test_start: str = "2015-01-01"
+    history_years: float | None = 20.0
+    test_fraction: float = 0.3
+    embargo: int = 5
+    test_start: str | None = None
     test_end: str | None = None
+    folds: int = 5
     held_out: list[str] | None = None
+    held_out_class: str | None = None
     support_size: int = 20
     query_size: int = 20
     models: list[str] = field(default_factory=lambda: ["mlp"])
@@ -138,6 +161,7 @@ DEFAULTS = ExperimentConfig()
 QUICK = {
     "symbols": ["SP500", "NASDAQ", "MSFT"],
     "held_out": ["MSFT"],
+    "test_start": "2015-01-01",
     "test_end": "2016-12-31",
     "meta_steps": 60,
     "pooled_epochs": 2,
@@ -157,6 +181,7 @@ _POSITIVE_INTS = (
     "adapt_steps",
     "pooled_epochs",
     "scratch_steps",
+    "folds",
 )
 
 
@@ -197,6 +222,25 @@ def _check(config: ExperimentConfig) -> None:
     for name in ("inner_lr", "learning_rate"):
         if not getattr(config, name) > 0:
             raise ValueError(f"{name} must be > 0. Received: {name}={getattr(config, name)}")
+    if (
+        isinstance(config.embargo, bool)
+        or not isinstance(config.embargo, int)
+        or config.embargo < 0
+    ):
+        raise ValueError(f"embargo must be an integer >= 0. Received: embargo={config.embargo!r}")
+    if config.history_years is not None and not config.history_years > 0:
+        raise ValueError(
+            f"history_years must be > 0 or None. Received: history_years={config.history_years!r}"
+        )
+    if not 0 < config.test_fraction < 1:
+        raise ValueError(
+            f"test_fraction must be in (0, 1). Received: test_fraction={config.test_fraction!r}"
+        )
+    if config.held_out and config.held_out_class:
+        raise ValueError(
+            "held_out and held_out_class each name the one held-out group of a run; give one. "
+            f"Received: held_out={config.held_out}, held_out_class={config.held_out_class!r}"
+        )
     if not config.cost_bps >= 0:
         raise ValueError(f"cost_bps must be >= 0. Received: cost_bps={config.cost_bps}")
     if not 0 < config.var_alpha < 0.5:

@@ -59,14 +59,26 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def markdown(result, plots) -> str:
     """The text of `report.md`: settings, protocol, leaderboards and plots."""
     c = result.config
-    held = ", ".join(c.held_out or sorted(result.predictions["symbol"].unique()))
+    first = result.predictions.drop_duplicates("fold")
+    held_rows = result.predictions[result.predictions["eval_set"] == "held_out_assets"]
+    groups = held_rows.groupby("fold", sort=False)["symbol"].unique()
+    held = "; ".join(f"{fold}: {', '.join(sorted(s))}" for fold, s in groups.items())
+    held = held or ", ".join(first["fold"])
+    if c.test_start is not None:
+        periods = f"evaluation from {c.test_start} to {c.test_end or 'the end'}"
+    else:
+        periods = (
+            f"evaluation on the last {c.test_fraction:.0%} of each asset's own history "
+            f"(the {c.history_years or 'all'} last years used), after an embargo of "
+            f"{c.embargo} trading days"
+        )
     parts = [
         "# metazoo run",
         "",
         f"Seed {c.seed}; data: {c.data or 'bundled markets'}; targets {', '.join(c.targets)} "
         f"over {c.horizon} day(s) from {c.lookback}-day windows; tasks: one per asset and "
-        f"period '{c.period}'; evaluation from {c.test_start} to {c.test_end or 'the end'}; "
-        f"held out one at a time: {held}; K = {c.support_size} support samples per "
+        f"period '{c.period}'; {periods}; "
+        f"held-out asset groups (each held out once): {held}; K = {c.support_size} support samples per "
         f"evaluation task; costs {c.cost_bps:g} bp per unit of turnover. "
         f"Wall time {result.seconds:.0f} s on {describe_machine()}.",
         "",

@@ -1,16 +1,19 @@
 """The protocol behind `metazoo run`: folds, training, evaluation episodes, forecasts.
 
-For each target and each held-out asset (leave-one-asset-out):
+For each target and each fold (a group of held-out assets):
 
-1. Training data: windows of the other assets whose labels end before `test_start`.
-   Features and targets are standardized with statistics of those windows only.
+1. Evaluation periods: each asset's last `test_fraction` of forecast dates, in its own
+   chronology (or every date from one calendar `test_start` on). Training samples are
+   those of the other assets whose labels end `embargo` trading days before their asset's
+   evaluation period. Features and targets are standardized with statistics of those
+   windows only.
 2. Tasks: one per asset and calendar period. Meta-learners train on episodes of the
    training tasks; pooled networks and averaging on their windows; baselines on the price
-   rows of the training assets before `test_start`.
-3. Evaluation: tasks from `test_start` to `test_end` of (1) the training assets (later
-   periods) and (2) the held-out asset. Each gives its first `support_size` samples to
-   adapt on (fine-tuning, meta-learned adaptation, a from-scratch fit, the support mean) and
-   is forecast on the rest, after a purge gap of `horizon - 1` samples.
+   rows of the training assets before their label cutoffs.
+3. Evaluation: the tasks in the evaluation periods of (1) the training assets (later
+   periods) and (2) the held-out assets. Each gives its first `support_size` samples to
+   adapt on (fine-tuning, meta-learned adaptation, a from-scratch fit, the support mean)
+   and is forecast on the rest, after a purge gap of `horizon - 1` samples.
 
 Forecasts of every learner and baseline go back to the data's units and onto the
 calendar; `metazoo.experiment.scoring` turns them into the leaderboard.
@@ -56,29 +59,90 @@ class RunResult:
 
 
 def load_frame(config: ExperimentConfig) -> pd.DataFrame:
-    """The price frame of the run: the bundled markets or the user's CSV, some symbols."""
+    """The price frame of the run: the bundled markets and/or the user's CSV, some
+    symbols, each cut to its last `history_years`."""
     if config.data is None:
         frame = mdata.load_markets()
     else:
         frame = mdata.load_prices(config.data, missing=config.missing)
+        own = sorted(frame["symbol"].unique())
+        if config.with_bundled or len(own) == 1:  # one asset: train on the bundle, test on it
+            bundled = mdata.load_markets()
+            clash = sorted(set(frame["symbol"]) & set(bundled["symbol"]))
+            if clash:
+                raise ValueError(
+                    f"with_bundled expected symbols of --data that the bundle does not have. "
+                    f"Received: {clash} in both; rename them in the file."
+                )
+            frame = pd.concat([bundled, frame], ignore_index=True)
+            frame = frame.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+            frame.attrs["held_out"] = own
     have = sorted(frame["symbol"].unique())
     symbols = config.symbols or have
     unknown = sorted(set(symbols) - set(have))
     if unknown:
         raise ValueError(f"symbols {unknown} are not in the data; it has {have}.")
-    held = config.held_out or symbols
+    held = config.held_out or []
     unknown = sorted(set(held) - set(symbols))
     if unknown:
         raise ValueError(f"held_out {unknown} are not among the run's symbols {symbols}.")
     if len(symbols) < 2:
         raise ValueError(
-            "A run needs at least 2 symbols (one held out, the others to train on). "
+            "A run needs at least 2 symbols (held-out ones, and others to train on). "
             f"Received: {symbols}"
         )
     frame = frame[frame["symbol"].isin(symbols)].reset_index(drop=True)
     if config.test_end is not None:
         frame = frame[frame["date"] <= pd.Timestamp(config.test_end)].reset_index(drop=True)
+    if config.history_years is not None:
+        last = frame.groupby("symbol")["date"].transform("max")
+        first = last - pd.to_timedelta(round(config.history_years * 365.25), unit="D")
+        frame = frame[frame["date"] > first].reset_index(drop=True)
     return frame
+
+
+def asset_classes(frame: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
+    """Symbol -> asset class of the run's symbols (`other` where the data do not say)."""
+    table = mdata.universe()["asset_class"]
+    symbols = sorted(frame["symbol"].unique())
+    classes = table.reindex(symbols).fillna("other")
+    return classes.rename_axis("symbol").reset_index()
+
+
+def make_folds(frame: pd.DataFrame, config: ExperimentConfig) -> list:
+    """The run's `AssetFold`s: `held_out` or `held_out_class` as one fold, or `folds`
+    groups stratified by asset class (a symbol of the user's data held out in each)."""
+    classes = asset_classes(frame, config)
+    symbols = tuple(classes["symbol"])
+    if config.held_out:
+        test = tuple(sorted(config.held_out))
+        train = tuple(s for s in symbols if s not in test)
+        return [mdata.AssetFold(",".join(test), train, test)]
+    own = tuple(s for s in frame.attrs.get("held_out", ()) if s in symbols)
+    if own:
+        train = tuple(s for s in symbols if s not in own)
+        return [mdata.AssetFold(",".join(own), train, own)]
+    if config.held_out_class is not None:
+        return mdata.asset_group_folds(
+            classes, stratify="asset_class", held_out_class=config.held_out_class
+        )
+    n_groups = min(config.folds, len(symbols))
+    if n_groups < 2:
+        test = symbols[-1:]
+        return [mdata.AssetFold(test[0], symbols[:-1], test)]
+    return mdata.asset_group_folds(classes, n_groups=n_groups, seed=config.seed)
+
+
+def evaluation_cutoffs(windows, config: ExperimentConfig):
+    """`(eval_start, label_cutoff)`: one date each, or symbol -> date Series, where every
+    asset's evaluation period starts and its training labels must end before."""
+    if config.test_start is not None:
+        start = pd.Timestamp(config.test_start)
+        return start, start
+    cutoffs = mdata.chronological_cutoffs(
+        windows, test_fraction=config.test_fraction, embargo=config.embargo
+    )
+    return cutoffs["eval_start"], cutoffs["label_cutoff"]
 
 
 def run_experiment(
@@ -109,17 +173,17 @@ def run_experiment(
     tf.config.experimental.enable_op_determinism()
     frame = load_frame(config)
     run_dir = _run_dir(config) if write else None
-    symbols = sorted(frame["symbol"].unique())
-    held_out = config.held_out or symbols
+    folds = make_folds(frame, config)
     parts = []
     for target in config.targets:
         windows = mdata.make_windows(
             frame, lookback=config.lookback, horizon=config.horizon, target=target
         )
+        cutoffs = evaluation_cutoffs(windows, config)
         rows = []
-        for number, held in enumerate(held_out, start=1):
-            label = f"[{target} | fold {number}/{len(held_out)}: {held} held out]"
-            rows += _run_fold(config, frame, windows, target, held, run_dir, label, say)
+        for number, fold in enumerate(folds, start=1):
+            label = f"[{target} | fold {number}/{len(folds)}: {','.join(fold.test)} held out]"
+            rows += _run_fold(config, frame, windows, target, fold, cutoffs, run_dir, label, say)
         parts.append(_with_truth(pd.concat(rows, ignore_index=True), frame, target, config))
     predictions = pd.concat(parts, ignore_index=True)
     next_returns = mdata.compute_targets(frame, "return", 1).rename(
@@ -149,18 +213,18 @@ def _run_dir(config: ExperimentConfig) -> Path:
     return path
 
 
-def _run_fold(config, frame, windows, target, held, run_dir, label, say) -> list:
+def _run_fold(config, frame, windows, target, fold, cutoffs, run_dir, label, say) -> list:
     """Forecasts of every learner and baseline on both evaluation sets of one fold."""
     from metazoo.experiment import baselines
 
-    start = pd.Timestamp(config.test_start)
-    train_symbols = sorted(set(windows.symbols) - {held})
-    train = windows.select(symbols=train_symbols, label_end_before=start)
+    start, label_cutoff = cutoffs
+    held = fold.name
+    train = windows.select(symbols=fold.train, label_end_before=label_cutoff)
     if len(train) < 2:
-        raise ValueError(f"No training windows of {train_symbols} end before {config.test_start}.")
+        raise ValueError(f"No training windows of {list(fold.train)} end before their evaluation.")
     scaler = mdata.WindowScaler(scale_targets=True).fit(train)
     tasks = mdata.TaskSet.from_windows(scaler.transform(windows), period=config.period)
-    split = tasks.split(test_start=start, test_symbols=[held])
+    split = tasks.split(test_start=start, test_symbols=fold.test, label_end_before=label_cutoff)
     training = _training_data(split.train, scaler.transform(train))
     sets = [
         Episodes.from_tasks(name, part, config.support_size)
@@ -181,7 +245,11 @@ def _run_fold(config, frame, windows, target, held, run_dir, label, say) -> list
             learner.save(_path(run_dir, "models", target, held, learner.name + ".keras"))
         say(f"{label} {learner.name}: {time.perf_counter() - began:.1f}s")
     began = time.perf_counter()
-    fit_frame = frame[frame["symbol"].isin(train_symbols) & (frame["date"] < start)]
+    fit_frame = frame[frame["symbol"].isin(fold.train)]
+    if isinstance(label_cutoff, pd.Series):
+        fit_frame = fit_frame[fit_frame["date"] < fit_frame["symbol"].map(label_cutoff)]
+    else:
+        fit_frame = fit_frame[fit_frame["date"] < label_cutoff]
     for name, forecasts in baselines.forecasts(config, target, fit_frame, frame, sets, scaler):
         for episodes, forecast in zip(sets, forecasts, strict=True):
             rows.append(_rows(episodes, forecast, target, held, name, kind="baseline"))

@@ -314,3 +314,23 @@ def test_target_scaling_uses_training_statistics_and_inverts():
     plain = WindowScaler().fit(train)
     np.testing.assert_array_equal(plain.transform(test).y, test.y)
     np.testing.assert_array_equal(plain.inverse_targets(test.y), test.y)
+
+
+def test_select_takes_one_date_per_symbol():
+    frame = make_prices(80, symbols=("AAA", "BBB"), seed=2)
+    windows = make_windows(frame, lookback=5, horizon=3)
+    starts = {"AAA": "2020-03-02", "BBB": "2020-04-01"}
+    kept = windows.select(
+        start=starts, label_end_before=pd.Series({"AAA": "2020-04-20", "BBB": "2020-04-20"})
+    )
+    for symbol, start in starts.items():
+        mine = kept.symbols == symbol
+        assert mine.any() and (kept.times[mine] >= np.datetime64(pd.Timestamp(start))).all()
+        assert (kept.label_end[mine] < np.datetime64(pd.Timestamp("2020-04-20"))).all()
+        every = windows.select(symbols=symbol)
+        expected = (every.times >= np.datetime64(pd.Timestamp(start))) & (
+            every.label_end < np.datetime64(pd.Timestamp("2020-04-20"))
+        )
+        assert mine.sum() == expected.sum()
+    with pytest.raises(ValueError, match=r"`start` expected a date for every symbol.*\['BBB'\]"):
+        windows.select(start={"AAA": "2020-03-02"})
