@@ -58,7 +58,9 @@ def test_backtest_summary_uses_net_returns():
 
 def test_a_short_through_a_doubling_is_ruined():
     index = pd.bdate_range("2020-01-01", periods=3)
-    with pytest.warns(RuntimeWarning, match=r"ruined on 2020-01-02: its net return of -2 loses its whole capital"):
+    with pytest.warns(
+        RuntimeWarning, match=r"ruined on 2020-01-02: its net return of -2 loses its whole capital"
+    ):
         result = backtest(pd.Series(-1.0, index), pd.Series([0.01, 2.0, 0.0], index), cost_bps=5)
     # the net returns are what the positions earned; the equity stops at zero on the ruin day
     np.testing.assert_allclose(result.net_returns, [-0.0105, -2.0, 0.0])
