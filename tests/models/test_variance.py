@@ -270,3 +270,26 @@ def test_log_har_baseline_forecasts_positive_bias_corrected_variances():
         HARRV(log=True, bias_correction="half").fit(prices, "variance", 1)
     assert pd.isna(a[0])
     assert math.isfinite(smeared.bias_factor_[0])
+
+
+@pytest.mark.parametrize("trainer", ["MAML", "ANIL"])
+def test_har_bases_meta_train_with_qlike(trainer):
+    from metazoo import trainers
+    from metazoo.data import TaskSet
+
+    prices = clustered_prices(300, symbols=("AAA", "BBB", "CCC"))
+    windows = make_windows(prices, 1, 1, models.HAR_FEATURES, "log_rv:squared_return")
+    tasks = TaskSet.from_windows(windows, period="Q")
+    base = models.build("harnet", (1, 3), 1, seed=0, units=(4,))
+    models.set_har_coefficients(base, [-2.0], [[0.1, 0.3, 0.4]])
+    learner = getattr(trainers, trainer)(base, inner_lr=1e-3, inner_steps=1)
+    learner.compile(optimizer=keras.optimizers.Adam(1e-3), loss=models.QLIKE(log_true=True))
+    batches = tasks.meta_batches(meta_batch_size=4, support_size=20, query_size=20, n_batches=3)
+    history = learner.fit(batches, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    task, support, query = next(tasks.episodes(support_size=20))
+    adapted = learner.adapt(support.X, support.y, steps=3)
+    loss = models.QLIKE(log_true=True)
+    assert float(loss(support.y, adapted.predict(support.X, verbose=0))) <= float(
+        loss(support.y, learner.model.predict(support.X, verbose=0))
+    )
