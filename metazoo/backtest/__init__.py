@@ -10,7 +10,18 @@ including the first. `buy_and_hold` gives the naive benchmark to show beside any
 """
 
 from metazoo.backtest.portfolio import BacktestResult, backtest, forward_returns
-from metazoo.backtest.risk import value_at_risk, var_backtest
+from metazoo.backtest.risk import (
+    christoffersen_test,
+    expected_shortfall,
+    inverse_vol_positions,
+    value_at_risk,
+    var_backtest,
+    var_from_variance,
+    var_tests,
+    vol_target_backtest,
+    vol_target_positions,
+    vol_tracking,
+)
 from metazoo.backtest.signals import (
     buy_and_hold,
     portfolio_weights,
@@ -22,10 +33,18 @@ __all__ = [
     "BacktestResult",
     "backtest",
     "buy_and_hold",
+    "christoffersen_test",
+    "expected_shortfall",
     "forward_returns",
+    "inverse_vol_positions",
     "portfolio_weights",
     "positions_from_forecasts",
     "to_wide",
     "value_at_risk",
     "var_backtest",
+    "var_from_variance",
+    "var_tests",
+    "vol_target_backtest",
+    "vol_target_positions",
+    "vol_tracking",
 ]

@@ -13,6 +13,7 @@ from metazoo.baselines.base import (
     shift,
     trailing_mean,
 )
+from metazoo.data import variance
 
 __all__ = ["HARRV", "LinearLags"]
 
@@ -115,26 +116,79 @@ class HARRV(_PooledOLS):
     gets its own direct regression. Each symbol's first 22 rows have no forecast.
     Only target `"variance"` is supported.
 
+    With `log=True`, the log HAR: OLS of `log(target)` on `log rv_d, log rv_w, log rv_m`
+    (variances raised to `metazoo.data.variance.MIN_VARIANCE` first), the same regression as
+    the zoo model `har` on `HAR_FEATURES` with MSE. The log forecast `m` is mapped back to a
+    variance as `exp(m) * bias_factor_`, the factor estimated on the training residuals:
+    Duan's smearing estimate (`"smearing"`, the default), `exp(mean + var / 2)` of the
+    residuals (`"lognormal"`) or 1 (`"none"`: the median, not the mean forecast). The
+    forecasts are positive by construction.
+
+    Args:
+        log: Fit the log HAR instead of HAR on variance levels.
+        bias_correction: `"smearing"`, `"lognormal"` or `"none"` (used when `log=True`).
+
     Attributes:
-        coef_: `(n_targets, 3)` slopes on `("rv_d", "rv_w", "rv_m")`.
+        coef_: `(n_targets, 3)` slopes on `feature_names_`.
         intercept_: `(n_targets,)` intercepts.
-        feature_names_: `("rv_d", "rv_w", "rv_m")`.
+        feature_names_: `("rv_d", "rv_w", "rv_m")`, or `("log_rv_d", "log_rv_w", "log_rv_m")`.
+        bias_factor_: `(n_targets,)` factors from log to variance forecasts (`log=True`).
         n_samples_: Rows the regression was fitted on.
 
     References:
         Corsi, F. (2009). A simple approximate long-memory model of realized volatility.
         Journal of Financial Econometrics, 7(2), 174-196.
+        Duan, N. (1983). Smearing estimate: a nonparametric retransformation method.
+        Journal of the American Statistical Association, 78(383), 605-610.
     """
 
     supported_targets = ("variance",)
     windows = (1, 5, 22)
 
+    def __init__(self, log=False, bias_correction="smearing"):
+        self.log = log
+        self.bias_correction = bias_correction
+
+    def _check_params(self):
+        if not isinstance(self.log, bool):
+            raise ValueError(f"`log` expected True or False. Received: log={self.log!r}")
+        if self.bias_correction not in _BIAS_CORRECTIONS:
+            raise ValueError(
+                f"`bias_correction` expected one of {_BIAS_CORRECTIONS}. "
+                f"Received: bias_correction={self.bias_correction!r}"
+            )
+
     def _regressor_names(self):
-        return ("rv_d", "rv_w", "rv_m")
+        names = ("rv_d", "rv_w", "rv_m")
+        return tuple(f"log_{n}" for n in names) if self.log else names
 
     def _history(self):
         return max(self.windows)
 
     def _regressors(self, prices):
         squared = log_returns(prices) ** 2
-        return np.column_stack([trailing_mean(prices, squared, w) for w in self.windows])
+        levels = np.column_stack([trailing_mean(prices, squared, w) for w in self.windows])
+        return variance.log_variance(levels) if self.log else levels
+
+    def _fit(self, prices, y):
+        if not self.log:
+            return super()._fit(prices, y)
+        log_y = variance.log_variance(y)
+        super()._fit(prices, log_y)
+        residuals = log_y - (self.intercept_ + self._regressors(prices) @ self.coef_.T)
+        rows = ~np.isnan(residuals).any(axis=1)
+        factor = {
+            "smearing": variance.smearing_factor,
+            "lognormal": variance.lognormal_factor,
+            "none": lambda e: 1.0,
+        }[self.bias_correction]
+        self.bias_factor_ = np.array([factor(column) for column in residuals[rows].T])
+
+    def _predict(self, prices):
+        if not self.log:
+            return super()._predict(prices)
+        log_forecast = self.intercept_ + self._regressors(prices) @ self.coef_.T
+        return np.exp(log_forecast) * self.bias_factor_
+
+
+_BIAS_CORRECTIONS = ("smearing", "lognormal", "none")

@@ -18,8 +18,17 @@ Features are named `"kind"` or `"kind:window"`, e.g. `"log_return"`, `"rv_cc:21"
 | `rsi:w` | close | relative strength index with Wilder smoothing, scaled to [-1, 1] |
 | `range` | high, low | ln(H_t / L_t) |
 | `volume_z:w` | volume | z-score of ln(1 + V_t) against the last w days |
+| `log_rv:w` | close | ln(mean of r^2 over the last w days), w >= 1 (HAR: w = 1, 5, 22) |
+| `log_parkinson:w` | high, low | ln(mean of the daily Parkinson variance over w days), w >= 1 |
+| `log_garman_klass:w` | OHLC | ln(mean of the daily Garman-Klass variance over w days), w >= 1 |
+| `log_rogers_satchell:w` | OHLC | ln(mean of the daily Rogers-Satchell variance), w >= 1 |
+| `vol_return:w` | close | r_t / sqrt(mean of r^2 over the w days before t) |
 
-Volatility features are daily (not annualized).
+Volatility features are daily (not annualized). The `log_*` variance features and
+`vol_return` are scale-free: an asset whose returns are c times larger has the same
+`vol_return` and log variances shifted by `2 ln c` (see `metazoo.data.variance`, which also
+defines the daily proxies, the variance targets `rv:<proxy>` and `log_rv:<proxy>` and the
+map from log variance back to variance).
 """
 
 from __future__ import annotations
@@ -29,7 +38,11 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 
+from metazoo.data import variance as _variance
+
 TARGETS = ("return", "variance", "direction")
+VARIANCE_TARGETS = _variance.VARIANCE_TARGETS
+"""Variance targets in the units learners should use: `rv:<proxy>` and `log_rv:<proxy>`."""
 
 
 def _returns(g: pd.DataFrame) -> pd.Series:
@@ -77,6 +90,26 @@ _FEATURES = {
     "rsi": (_rsi, ("close",), True),
     "range": (lambda g, w: np.log(g["high"] / g["low"]), ("high", "low"), False),
     "volume_z": (_volume_z, ("volume",), True),
+    "vol_return": (_variance.vol_normalized_return, ("close",), True),
+    **{
+        f"log_{proxy}": (
+            lambda g, w, proxy=proxy: _variance.log_trailing_variance(g, w, proxy),
+            _variance.PROXY_FIELDS[proxy],
+            True,
+        )
+        for proxy in ("parkinson", "garman_klass", "rogers_satchell")
+    },
+    "log_rv": (
+        lambda g, w: _variance.log_trailing_variance(g, w, "squared_return"),
+        ("close",),
+        True,
+    ),
+}
+_MIN_WINDOW = {  # kinds whose window may be 1 (a single day); others need >= 2
+    "log_rv": 1,
+    "log_parkinson": 1,
+    "log_garman_klass": 1,
+    "log_rogers_satchell": 1,
 }
 
 DEFAULT_FEATURES = (
@@ -105,8 +138,11 @@ def parse_feature(name: str) -> tuple[str, int | None]:
         return kind, None
     if not window:
         raise ValueError(f"Feature {kind!r} needs a window, e.g. '{kind}:21'. Received: {name!r}")
-    if not window.isdigit() or int(window) < 2:
-        raise ValueError(f"A feature window must be an integer >= 2. Received: {name!r}")
+    least = _MIN_WINDOW.get(kind, 2)
+    if not window.isdigit() or int(window) < least:
+        raise ValueError(
+            f"The window of {kind!r} must be an integer >= {least}. Received: {name!r}"
+        )
     return kind, int(window)
 
 
@@ -121,6 +157,11 @@ _WARMUP = {  # rows before the first value, as a function of the window
     "rsi": lambda w: w,
     "range": lambda w: 0,
     "volume_z": lambda w: w - 1,
+    "vol_return": lambda w: w + 1,
+    "log_rv": lambda w: w,
+    "log_parkinson": lambda w: w - 1,
+    "log_garman_klass": lambda w: w - 1,
+    "log_rogers_satchell": lambda w: w - 1,
 }
 
 
@@ -191,7 +232,10 @@ def check_count(name: str, value, rule: str = "an integer >= 1") -> int:
 
 
 def target_names(target: str, horizon: int, cumulative: bool) -> list[str]:
-    """Column names of the targets: `return_1 ... return_h` or `return_sum_h`."""
+    """Column names of the targets: `return_1 ... return_h` or `return_sum_h` (variance
+    targets: `log_rv_garman_klass_1 ...` or `log_rv_garman_klass_mean_h`)."""
+    if _variance.parse_variance_target(target):
+        return _variance.variance_target_names(target, horizon, cumulative)
     if cumulative:
         return [f"{target}_sum_{horizon}"]
     return [f"{target}_{step}" for step in range(1, horizon + 1)]
@@ -205,20 +249,31 @@ def compute_targets(
     Args:
         frame: validated long price frame.
         target: `"return"` (log return), `"variance"` (squared log return, a realized
-            variance proxy) or `"direction"` (1.0 if the log return is positive, else 0.0).
+            variance proxy), `"direction"` (1.0 if the log return is positive, else 0.0),
+            or a variance target of `VARIANCE_TARGETS`: `"rv:<proxy>"` (a daily variance
+            proxy of `metazoo.data.variance.PROXIES`) or `"log_rv:<proxy>"` (its log).
         horizon: number of trading days ahead, >= 1.
         cumulative: if False, one column per day ahead (`y[:, j]` is day t+j+1); if True,
             one column with the sum over the horizon (the h-day return, the h-day realized
-            variance, or the direction of the h-day return).
+            variance, or the direction of the h-day return); for `rv:` and `log_rv:`
+            targets, the *mean* daily variance over the horizon (then its log).
 
     Returns:
         Frame with `date, symbol` and the target columns; NaN where the future is not in
         `frame` (the last `horizon` rows of each symbol).
     """
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}. Received: target={target!r}")
+    if target not in TARGETS + VARIANCE_TARGETS:
+        raise ValueError(
+            f"target must be one of {TARGETS + VARIANCE_TARGETS}. Received: target={target!r}"
+        )
     horizon = check_count("horizon", horizon)
     check_sorted(frame)
+    if target in VARIANCE_TARGETS:
+        values = _variance.variance_targets(frame, target, horizon, bool(cumulative))
+        out = frame[["date", "symbol"]].copy()
+        for column, name in enumerate(target_names(target, horizon, cumulative)):
+            out[name] = values[:, column]
+        return out
     returns = frame.groupby("symbol", sort=False)["close"].transform(lambda c: np.log(c).diff())
     ahead = pd.concat(
         [

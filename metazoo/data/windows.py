@@ -150,8 +150,10 @@ def make_windows(
         horizon: trading days ahead, >= 1.
         features: feature names (see `metazoo.data.features`); default: every default
             feature that all symbols support.
-        target: `"return"`, `"variance"` or `"direction"`.
-        cumulative: one target summed over the horizon instead of one per day.
+        target: `"return"`, `"variance"`, `"direction"`, or a variance target such as
+            `"log_rv:garman_klass"` (see `compute_targets`).
+        cumulative: one target summed over the horizon instead of one per day (for
+            variance targets, the mean daily variance over the horizon).
 
     Returns:
         A `WindowSet` ordered by date, then symbol.

@@ -5,9 +5,17 @@ last layer, named `head`, maps the body's features to the targets. Meta-learners
 only the head (ANIL) use `head_mask(model)`.
 """
 
-from metazoo.models import attention, mlp, rnn, tcn  # noqa: F401  (register the families)
+from metazoo.models import attention, har, mlp, rnn, tcn  # noqa: F401  (register the families)
+from metazoo.models.har import HAR_FEATURES, SelectFeatures, set_har_coefficients
+from metazoo.models.heads import HEADS, PositiveVariance
 from metazoo.models.layers import LastStep, PositionEmbedding, TemporalAttention
-from metazoo.models.losses import GaussianNLL, split_gaussian
+from metazoo.models.losses import (
+    QLIKE,
+    GaussianNLL,
+    GaussianVarianceNLL,
+    StudentTVarianceNLL,
+    split_gaussian,
+)
 from metazoo.models.registry import (
     available,
     build,
@@ -19,7 +27,14 @@ from metazoo.models.registry import (
 )
 
 __all__ = [
+    "HAR_FEATURES",
+    "HEADS",
+    "QLIKE",
     "GaussianNLL",
+    "GaussianVarianceNLL",
+    "PositiveVariance",
+    "SelectFeatures",
+    "StudentTVarianceNLL",
     "LastStep",
     "PositionEmbedding",
     "TemporalAttention",
@@ -30,5 +45,6 @@ __all__ = [
     "head_mask",
     "hyperparameters",
     "register",
+    "set_har_coefficients",
     "split_gaussian",
 ]

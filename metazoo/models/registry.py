@@ -9,6 +9,8 @@ from numbers import Real
 
 import keras
 
+from metazoo.models.heads import add_head
+
 HEAD_PREFIX = "head"
 
 
@@ -72,6 +74,7 @@ def build(
     output_dim: int = 1,
     *,
     probabilistic: bool = False,
+    head: str = "linear",
     seed: int | None = None,
     **hparams,
 ) -> keras.Model:
@@ -83,6 +86,9 @@ def build(
         output_dim: number of targets (e.g. the horizon).
         probabilistic: if True the head outputs `2 * output_dim` values, a Gaussian mean and
             log-variance per target, to train with `GaussianNLL`.
+        head: `"linear"` (a `Dense` layer) or `"variance"` (the `Dense` layer, then
+            `PositiveVariance`: variance forecasts > 0 by construction, for `QLIKE` or the
+            variance likelihoods with `log_pred=False`).
         seed: seeds weight initialization (through `keras.utils.set_random_seed`), so the
             same seed builds the same weights.
         **hparams: hyperparameters of the model (see `hyperparameters(name)`).
@@ -111,8 +117,12 @@ def build(
         keras.utils.set_random_seed(int(seed))
     inputs = keras.Input(shape, name="window")
     body = builder(inputs, **hparams)
+    if probabilistic and head != "linear":
+        raise ValueError(
+            f"`head` expected 'linear' with probabilistic=True. Received: head={head!r}"
+        )
     units = 2 * int(output_dim) if probabilistic else int(output_dim)
-    outputs = keras.layers.Dense(units, name=HEAD_PREFIX)(body)
+    outputs = add_head(body, units, head, HEAD_PREFIX)
     return keras.Model(inputs, outputs, name=name)
 
 
