@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from metazoo import models
+from metazoo.data import pool_samples
+from metazoo.trainers import Pooled, Scratch
 
 INPUT_SHAPE = (8, 3)
 OUTPUT_DIM = 2
@@ -123,3 +125,18 @@ def check_head(name):
     assert sum(mask) == 2  # the head's kernel and bias
     for variable, is_head in zip(model.trainable_variables, mask, strict=True):
         assert (variable.path.split("/")[0] == "head") == is_head, variable.path
+
+
+def fit_pooled(build, batches, epochs=5, batch_size=256, learning_rate=1e-2, loss="mse", seed=0):
+    """The pooled reference trained on every sample of some meta-batches."""
+    pooled = Pooled(build(seed))
+    pooled.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    pooled.fit(*pool_samples(batches), epochs=epochs, batch_size=batch_size, verbose=0)
+    return pooled
+
+
+def scratch_predictions(build, batch, steps=200, learning_rate=1e-2, seed=0):
+    """Query forecasts of a fresh network per task trained on its support set."""
+    return Scratch(
+        build(seed), fit_steps=steps, learning_rate=learning_rate, seed=seed
+    ).predict_tasks(batch)

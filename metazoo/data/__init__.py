@@ -7,7 +7,7 @@ from metazoo.data.datasets import (
     load_prices,
     validate_prices,
 )
-from metazoo.data.episodes import MetaBatch, meta_batch_dataset
+from metazoo.data.episodes import MetaBatch, meta_batch_dataset, pool_samples
 from metazoo.data.features import (
     DEFAULT_FEATURES,
     available_features,
@@ -41,5 +41,6 @@ __all__ = [
     "load_prices",
     "make_windows",
     "meta_batch_dataset",
+    "pool_samples",
     "validate_prices",
 ]

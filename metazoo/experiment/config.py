@@ -9,23 +9,10 @@ from pathlib import Path
 
 from metazoo.data.datasets import MISSING_POLICIES
 from metazoo.data.features import TARGETS
+from metazoo.trainers import registry
 
 BASELINE_KINDS = ("zero", "historical_mean", "support_mean", "linear_lags", "har_rv", "garch11")
-LEARNER_KINDS = (
-    "pooled",
-    "finetune",
-    "scratch",
-    "averaging",
-    "maml",
-    "fomaml",
-    "reptile",
-    "meta_sgd",
-    "anil",
-    "context",
-    "context_memory",
-    "prototypes",
-    "meta_averaging",
-)
+LEARNER_KINDS = tuple(registry.available())  # every registered trainer, in its order
 EVAL_SETS = ("later_periods", "held_out_assets")
 
 

@@ -6,10 +6,16 @@ only the head (ANIL) use `head_mask(model)`.
 """
 
 from metazoo.models import attention, mlp, rnn, tcn  # noqa: F401  (register the families)
-from metazoo.models.layers import LastStep, PositionEmbedding, TemporalAttention
+from metazoo.models.layers import (
+    LastStep,
+    PositionEmbedding,
+    SupportSetEncoder,
+    TemporalAttention,
+)
 from metazoo.models.losses import GaussianNLL, split_gaussian
 from metazoo.models.registry import (
     available,
+    body_and_head,
     build,
     describe,
     head_layers,
@@ -22,8 +28,10 @@ __all__ = [
     "GaussianNLL",
     "LastStep",
     "PositionEmbedding",
+    "SupportSetEncoder",
     "TemporalAttention",
     "available",
+    "body_and_head",
     "build",
     "describe",
     "head_layers",
