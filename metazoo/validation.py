@@ -188,3 +188,12 @@ def nonfinite_parts(batch) -> list[str]:
         for name, part in zip(META_BATCH_PARTS, batch, strict=True)
         if not np.isfinite(np.asarray(part)).all()
     ]
+
+
+def check_built_model(name: str, value):
+    """`value` if it is a built `keras.Model` (a network whose weights exist)."""
+    import keras
+
+    if not isinstance(value, keras.Model) or not value.built:
+        raise TypeError(f"{name} expected a built keras.Model. Received: {type(value).__name__}")
+    return value

@@ -16,10 +16,12 @@ from metazoo.data.features import (
 )
 from metazoo.data.splits import PurgedKFold, WalkForward
 from metazoo.data.synthetic import ARTasks, RegimeSwitchingTasks, SinusoidTasks
-from metazoo.data.tasks import Task, TaskSet, TaskSplit
+from metazoo.data.tasks import EVAL_SETS, EvaluationEpisodes, Task, TaskSet, TaskSplit
 from metazoo.data.windows import WindowScaler, WindowSet, make_windows
 
 __all__ = [
+    "EVAL_SETS",
+    "EvaluationEpisodes",
     "ARTasks",
     "PurgedKFold",
     "RegimeSwitchingTasks",

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from metazoo.data.datasets import MISSING_POLICIES
 from metazoo.data.features import TARGETS
+from metazoo.data.tasks import EVAL_SETS  # noqa: F401  (the evaluation sets, for readers)
 from metazoo.trainers import registry
+from metazoo.validation import check_count, check_positive, check_seed
 
 BASELINE_KINDS = ("zero", "historical_mean", "support_mean", "linear_lags", "har_rv", "garch11")
 LEARNER_KINDS = tuple(registry.available())  # every registered trainer, in its order
-EVAL_SETS = ("later_periods", "held_out_assets")
 
 
 @dataclass
@@ -155,9 +156,7 @@ def _check(config: ExperimentConfig) -> None:
         elif value is not None:
             setattr(config, name, list(value))
     for name in _POSITIVE_INTS:
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
+        setattr(config, name, check_count(name, getattr(config, name)))
     for name, allowed in (
         ("targets", TARGETS),
         ("learners", LEARNER_KINDS),
@@ -177,19 +176,15 @@ def _check(config: ExperimentConfig) -> None:
         raise ValueError(f"models must be among {available()}. Received unknown: {unknown}")
     if config.missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}. Received: {config.missing!r}")
-    if config.inner_clip_norm is not None and not config.inner_clip_norm > 0:
-        raise ValueError(
-            f"inner_clip_norm must be > 0 or None. Received: inner_clip_norm={config.inner_clip_norm}"
-        )
+    config.inner_clip_norm = check_positive(
+        "inner_clip_norm", config.inner_clip_norm, allow_none=True
+    )
     for name in ("inner_lr", "learning_rate"):
-        if not getattr(config, name) > 0:
-            raise ValueError(f"{name} must be > 0. Received: {name}={getattr(config, name)}")
-    if not config.cost_bps >= 0:
-        raise ValueError(f"cost_bps must be >= 0. Received: cost_bps={config.cost_bps}")
+        setattr(config, name, check_positive(name, getattr(config, name)))
+    config.cost_bps = check_positive("cost_bps", config.cost_bps, allow_zero=True)
     if not 0 < config.var_alpha < 0.5:
         raise ValueError(f"var_alpha must be in (0, 0.5). Received: var_alpha={config.var_alpha}")
-    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
-        raise ValueError(f"seed must be an integer >= 0. Received: seed={config.seed!r}")
+    config.seed = check_seed("seed", config.seed)
 
 
 def load_config(path) -> ExperimentConfig:

@@ -16,69 +16,12 @@ import numpy as np
 
 from metazoo import models
 from metazoo.callbacks import TaskEmbeddingProjector
-from metazoo.data import MetaBatch, TaskSet, WindowSet
+from metazoo.data import EvaluationEpisodes, MetaBatch, TaskSet, WindowSet
 from metazoo.trainers import AmortizedMetaLearner, GradientMetaLearner, Pooled, registry
 from metazoo.trainers.pooled import PooledTraining, copy_model
 
 TASK_CHUNK = 16  # evaluation tasks per compiled call (bounds tracing of unrolled task loops)
 AMORTIZED_CHUNK = 64  # amortized learners read 64 tasks per forward pass
-
-
-@dataclass
-class Episodes:
-    """Evaluation episodes of one task set: each task's first K samples are its support set,
-    the rest (after the purge gap) its query set.
-
-    Attributes:
-        name: the evaluation set (`later_periods` or `held_out_assets`).
-        support: per task, the support `WindowSet`.
-        query: per task, the query `WindowSet`.
-        batch: a `MetaBatch` of every task; query sets are padded to the longest by
-            repeating their last sample (padding is cut off again by `unpad`).
-        lengths: `(n_tasks,)` true query lengths.
-        names: `(n_tasks,)` task names (`symbol@period`).
-    """
-
-    name: str
-    support: list
-    query: list
-    batch: MetaBatch
-    lengths: np.ndarray
-    names: list
-
-    @classmethod
-    def from_tasks(cls, name: str, tasks: TaskSet, support_size: int) -> Episodes:
-        batch, lengths, episodes = tasks.episode_batch(support_size)
-        support = [s for _, s, _ in episodes]
-        query = [q for _, _, q in episodes]
-        names = [task.name for task, _, _ in episodes]
-        return cls(name, support, query, batch, lengths, names)
-
-    def __len__(self) -> int:
-        return len(self.query)
-
-    def unpad(self, predictions) -> np.ndarray:
-        """`(n_tasks, longest, n_targets)` forecasts -> `(n_query_samples, n_targets)`."""
-        predictions = np.asarray(predictions)
-        return np.concatenate([p[:n] for p, n in zip(predictions, self.lengths, strict=True)])
-
-    def query_windows(self) -> WindowSet:
-        """Every query sample, task after task, in the order of `unpad`."""
-        parts = self.query
-        first = parts[0]
-        return WindowSet(
-            X=np.concatenate([q.X for q in parts]),
-            y=np.concatenate([q.y for q in parts]),
-            times=np.concatenate([q.times for q in parts]),
-            symbols=np.concatenate([q.symbols for q in parts]),
-            label_end=np.concatenate([q.label_end for q in parts]),
-            feature_names=first.feature_names,
-            target_names=first.target_names,
-            horizon=first.horizon,
-        )
-
-    def task_labels(self) -> np.ndarray:
-        return np.repeat(np.asarray(self.names, dtype=object), self.lengths)
 
 
 def chunked(function, batch: MetaBatch, size: int = TASK_CHUNK) -> np.ndarray:
@@ -240,7 +183,7 @@ class Learner:
             past, _, _ = data.tasks.episode_batch(c.support_size, c.query_size)
             self.model.remember(past)
 
-    def predict(self, episodes: Episodes) -> np.ndarray:
+    def predict(self, episodes: EvaluationEpisodes) -> np.ndarray:
         if not self.spec.few_shot:  # no adaptation: forecast every query sample as it is
             return _predict_flat(self.model, episodes.batch)
         if isinstance(self.model, GradientMetaLearner):

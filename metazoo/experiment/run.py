@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from metazoo import data as mdata
-from metazoo.experiment.config import EVAL_SETS, ExperimentConfig
-from metazoo.experiment.learners import Episodes, TrainingData, make_learners
+from metazoo.experiment.config import ExperimentConfig
+from metazoo.experiment.learners import TrainingData, make_learners
 
 VALID_FRACTION = 0.2  # last share of the training dates that averaging weights are fitted on
 
@@ -160,11 +160,11 @@ def _run_fold(config, frame, windows, target, held, run_dir, label, say) -> list
         raise ValueError(f"No training windows of {train_symbols} end before {config.test_start}.")
     scaler = mdata.WindowScaler(scale_targets=True).fit(train)
     tasks = mdata.TaskSet.from_windows(scaler.transform(windows), period=config.period)
-    split = tasks.split(test_start=start, test_symbols=[held])
+    split = tasks.split(test_start=start, held_out=[held])
     training = _training_data(split.train, scaler.transform(train))
     sets = [
-        Episodes.from_tasks(name, part, config.support_size)
-        for name, part in zip(EVAL_SETS, (split.later_periods, split.held_out_symbols), strict=True)
+        mdata.EvaluationEpisodes.from_tasks(name, part, config.support_size)
+        for name, part in split.evaluation_sets().items()
     ]
     rows = []
     shape, out = windows.X.shape[1:], windows.y.shape[1]
@@ -200,7 +200,7 @@ def _training_data(tasks, windows) -> TrainingData:
     )
 
 
-def _rows(episodes: Episodes, forecast, target, held, model, kind="learner"):
+def _rows(episodes: mdata.EvaluationEpisodes, forecast, target, held, model, kind="learner"):
     """Prediction rows: one per query sample, forecasts `pred_1..pred_n` in the data's units."""
     query = episodes.query_windows()
     table = pd.DataFrame(

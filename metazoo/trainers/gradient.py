@@ -21,6 +21,7 @@ from keras import ops
 from metazoo.trainers.episodic import EpisodicModel, replica_scale
 from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
 from metazoo.validation import (
+    check_built_model,
     check_choice,
     check_count,
     check_finite_array,
@@ -63,10 +64,8 @@ class GradientMetaLearner(EpisodicModel):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(model, keras.Model) or not model.built:
-            raise TypeError(f"model expected a built keras.Model. Received: {type(model).__name__}")
         self.inner_clip_norm = check_positive("inner_clip_norm", inner_clip_norm, allow_none=True)
-        self.model = model
+        self.model = check_built_model("model", model)
         self.inner_lr = check_positive("inner_lr", inner_lr)
         self.inner_steps = check_count("inner_steps", inner_steps)
         eval_inner_steps = check_count("eval_inner_steps", eval_inner_steps, allow_none=True)

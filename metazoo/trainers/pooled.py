@@ -8,7 +8,12 @@ import numpy as np
 from keras import ops
 
 from metazoo.trainers.episodic import EpisodicModel, merge_tasks
-from metazoo.validation import check_count, check_meta_batch_arrays
+from metazoo.validation import (
+    check_built_model,
+    check_count,
+    check_finite_array,
+    check_meta_batch_arrays,
+)
 
 
 class PooledTraining:
@@ -84,9 +89,7 @@ class Pooled(PooledTraining, EpisodicModel):
 
     def __init__(self, model, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(model, keras.Model) or not model.built:
-            raise TypeError(f"model expected a built keras.Model. Received: {type(model).__name__}")
-        self.model = model
+        self.model = check_built_model("model", model)
         self.built = True
 
     def episode_shapes(self) -> tuple:
@@ -108,7 +111,8 @@ class Pooled(PooledTraining, EpisodicModel):
                 f"steps expected None or 0: Pooled does not adapt. Received: {steps!r}"
             )
         sample, target = self.episode_shapes()
-        x, y = np.asarray(support_x), np.asarray(support_y)
+        x = check_finite_array("support_x", support_x, self.compute_dtype)
+        y = check_finite_array("support_y", support_y, self.compute_dtype)
         if x.shape[1:] != sample or y.shape[1:] != target or len(x) != len(y):
             raise ValueError(
                 f"support_x and support_y expected shapes (n, *{sample}) and (n, *{target}). "

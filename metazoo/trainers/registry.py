@@ -129,13 +129,13 @@ def _register_all() -> None:
         few_shot=False,
         summary="model averaging, no adaptation",
     )
-    register("maml", "metazoo.trainers.maml:MAML", summary="MAML, second order")
+    register("maml", "metazoo.trainers.maml:MAML", summary="MAML")
     register(
         "fomaml", "metazoo.trainers.maml:MAML", {"first_order": True}, summary="first-order MAML"
     )
     register("reptile", "metazoo.trainers.reptile:Reptile", summary="Reptile")
     register("meta_sgd", "metazoo.trainers.meta_sgd:MetaSGD", summary="Meta-SGD")
-    register("anil", "metazoo.trainers.anil:ANIL", summary="ANIL (head-only inner loop)")
+    register("anil", "metazoo.trainers.anil:ANIL", summary="ANIL")
     register(
         "context",
         "metazoo.trainers.model_based:ContextMetaLearner",

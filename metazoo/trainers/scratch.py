@@ -10,6 +10,7 @@ from keras import ops
 from metazoo.trainers.episodic import EpisodicModel, flatten_tasks
 from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
 from metazoo.validation import (
+    check_built_model,
     check_count,
     check_finite_array,
     check_meta_batch_arrays,
@@ -36,9 +37,7 @@ class Scratch(EpisodicModel):
 
     def __init__(self, model, fit_steps=100, learning_rate=1e-2, seed=0, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(model, keras.Model) or not model.built:
-            raise TypeError(f"model expected a built keras.Model. Received: {type(model).__name__}")
-        self.model = model
+        self.model = check_built_model("model", model)
         self.fit_steps = check_count("fit_steps", fit_steps, 0)
         self.learning_rate = check_positive("learning_rate", learning_rate)
         self.seed = check_seed("seed", seed)
