@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 
 from metazoo import data
-from metazoo.experiment.command import add_run_parser, run_command
+from metazoo.experiment.command import add_options, add_run_parser, run_command
+
+# The `tasks` subcommand's flags, from the option table of `metazoo run`.
+TASK_OPTIONS = ("lookback", "horizon", "period", "test_start", "held_out", "support_size", "seed")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,16 +40,10 @@ def _parser() -> argparse.ArgumentParser:
             default="raise",
             help="what to do with missing values in --data (default: raise)",
         )
-    run.add_argument("--lookback", type=int, default=20, help="days per input window")
-    run.add_argument("--horizon", type=int, default=1, help="trading days ahead")
     run.add_argument("--target", choices=data.features.TARGETS, default="return")
-    run.add_argument("--period", default="Q", help="task period: Q, M or Y (default Q)")
-    run.add_argument("--test-start", default="2015-01-01", help="first date of the test period")
-    run.add_argument(
-        "--test-symbols", default="MSFT", help="comma-separated symbols held out of training"
-    )
-    run.add_argument("--support-size", type=int, default=20, help="samples to adapt on (K)")
-    run.add_argument("--seed", type=int, default=0, help="random seed")
+    add_options(
+        run, TASK_OPTIONS, defaults={"held_out": "MSFT", "test_start": "2015-01-01"}
+    )  # the flags of `run`
     add_run_parser(commands)
     return parser
 
@@ -115,8 +112,8 @@ def _tasks(args) -> None:
         f"targets {list(windows.target_names)}"
     )
     tasks = data.TaskSet.from_windows(windows, period=args.period)
-    held = [s for s in args.test_symbols.split(",") if s]
-    split = tasks.split(test_start=args.test_start, test_symbols=held)
+    held = [s for s in (args.held_out or "").split(",") if s]
+    split = tasks.split(test_start=args.test_start, held_out=held)
     rows = []
     for name, part in zip(split._fields, split, strict=True):
         episodes = list(part.episodes(args.support_size))

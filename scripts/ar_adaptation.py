@@ -20,9 +20,8 @@ import keras
 import numpy as np
 
 from metazoo import models
-from metazoo.data import ARTasks
-from metazoo.trainers import MAML
-from metazoo.trainers.reference import fit_pooled, predict_tasks, scratch_predictions
+from metazoo.data import ARTasks, pool_samples
+from metazoo.trainers import MAML, Pooled, Scratch
 
 
 def main() -> None:
@@ -41,7 +40,11 @@ def main() -> None:
     maml = MAML(build(args.seed), inner_lr=0.1, inner_steps=1)
     maml.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
     maml.fit(family.dataset(16, args.shots, 20, n_batches=50, seed=args.seed), epochs=10, verbose=0)
-    pooled = fit_pooled(build, [family.sample(800, args.shots, 20, seed=args.seed)], epochs=3)
+    pooled = Pooled(build(0))
+    pooled.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    train = pool_samples([family.sample(800, args.shots, 20, seed=args.seed)])
+    pooled.fit(*train, epochs=3, batch_size=256, verbose=0)
+    scratch = Scratch(build(0), fit_steps=200, learning_rate=1e-2, seed=0)
     test, params = family.sample(
         args.test_tasks, args.shots, 50, seed=args.seed + 123, return_params=True
     )
@@ -51,11 +54,10 @@ def main() -> None:
         errors = ((pred - truth) ** 2).mean(axis=(1, 2))
         return errors.mean(), 1.96 * errors.std(ddof=1) / np.sqrt(len(errors))
 
-    pooled_pred = pooled.predict(test.query_x.reshape(-1, 2, 1), verbose=0).reshape(truth.shape)
     rows = {
-        f"MAML, adapted on K={args.shots}": score(predict_tasks(maml, test)),
-        f"from scratch on K={args.shots}": score(scratch_predictions(build, test, steps=200)),
-        "pooled, no adaptation": score(pooled_pred),
+        f"MAML, adapted on K={args.shots}": score(maml.predict_tasks(test)),
+        f"from scratch on K={args.shots}": score(scratch.predict_tasks(test)),
+        "pooled, no adaptation": score(pooled.predict_tasks(test)),
         "Bayes-optimal (true coefficients)": score(
             ARTasks.bayes_predict(test.query_x, params["coefficients"])
         ),

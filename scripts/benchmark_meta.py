@@ -40,14 +40,14 @@ import tensorflow as tf
 
 from metazoo import data, models
 from metazoo.experiment.environment import describe_machine
-from metazoo.trainers import ANIL, MAML, MetaSGD, Reptile
+from metazoo.trainers import GradientMetaLearner, registry
 
-LEARNERS = {  # command-line name: (label, class, keyword arguments)
-    "maml": ("MAML", MAML, {}),
-    "fomaml": ("first-order MAML", MAML, {"first_order": True}),
-    "reptile": ("Reptile", Reptile, {}),
-    "meta-sgd": ("Meta-SGD", MetaSGD, {}),
-    "anil": ("ANIL", ANIL, {}),
+# The gradient meta-learners of the registry (they have an inner loop to time), by name.
+LEARNERS = {
+    name: registry.get(name).summary
+    for name in registry.available(few_shot=True)
+    if issubclass(registry.get(name).cls, GradientMetaLearner)
+    and registry.get(name).trains_on == "episodes"
 }
 QUICK_LEARNERS = ("maml", "reptile")
 INNER_LR, OUTER_LR, DISTINCT_BATCHES = 0.01, 1e-3, 20
@@ -91,8 +91,8 @@ def market_batches(n_batches: int, seed: int) -> tuple:
 
 # -- timing ----------------------------------------------------------------------------------
 def make_learner(name: str, network: keras.Model, task_parallel: str):
-    _, cls, kwargs = LEARNERS[name]
-    learner = cls(network, inner_lr=INNER_LR, inner_steps=1, task_parallel=task_parallel, **kwargs)
+    spec = registry.get(name)
+    learner = spec.create(network, inner_lr=INNER_LR, inner_steps=1, task_parallel=task_parallel)
     learner.compile(optimizer=keras.optimizers.Adam(OUTER_LR), loss="mse")
     return learner
 
@@ -179,7 +179,7 @@ def main(argv=None) -> None:
         vectorized, warm_v = measure(name, mlp, sines, "vectorized", args)
         loop, warm_l = measure(name, mlp, sines, "loop", args)
         recurrent, warm_r = measure(name, lstm, markets, "auto", args)
-        rows[LEARNERS[name][0]] = {
+        rows[LEARNERS[name]] = {
             "sinusoid vectorized": f"{vectorized:.1f}",
             "sinusoid loop": f"{loop:.1f}",
             "vectorized / loop": f"{vectorized / loop:.2f}",

@@ -28,7 +28,7 @@ meta-batches of 25 tasks, each with K support and 10 query points:
 
 Evaluation: 600 test tasks drawn with a fixed seed (whatever `--seed`), each with K support
 points and 100 query points, x uniform in [-5, 5]. Every learner adapts to each task's K
-points with 1, 5 and 10 gradient steps (`predict_tasks`) and is scored by the task's mean
+points with 1, 5 and 10 gradient steps (`learner.predict_tasks`) and is scored by the task's mean
 squared error on its query points; tables give the mean over tasks +- 1.96 standard errors.
 
 The paper meta-trains for 70,000 iterations; the default here (30,000 per method and K)
@@ -55,10 +55,9 @@ import pandas as pd
 import tensorflow as tf
 
 from metazoo import models
-from metazoo.data import MetaBatch, SinusoidTasks
+from metazoo.data import MetaBatch, SinusoidTasks, pool_samples
 from metazoo.experiment.environment import describe_machine
-from metazoo.trainers import MAML, MetaSGD, Reptile
-from metazoo.trainers.reference import fit_pooled, predict_tasks
+from metazoo.trainers import MAML, FineTuned, MetaSGD, Pooled, Reptile
 
 META_BATCH, QUERY = 25, 10
 INNER_LR, OUTER_LR = 0.01, 1e-3
@@ -120,13 +119,11 @@ def meta_learner(method: str, seed: int):
 def pretrained_learner(tasks: SinusoidTasks, shots: int, pooled_tasks: int, epochs: int, seed):
     """The baseline: one network fitted to all points of `pooled_tasks` tasks pooled."""
     pooled = as_windows(tasks.sample(pooled_tasks, shots, QUERY, seed=(seed, shots, 1)))
-    network = fit_pooled(build_network, [pooled], epochs=epochs, learning_rate=POOLED_LR, seed=seed)
-    # Fine-tuning on a test task's K points with n plain SGD steps at lr 0.01 is exactly
-    # MAML's inner loop started from these weights. So the pretrained network is wrapped in a
-    # MAML object that is never meta-trained: `predict_tasks(learner, batch, n)` then
-    # fine-tunes a copy of the weights on each task's support set and predicts its query set,
-    # with no fine-tuning code of our own.
-    learner = MAML(network, inner_lr=INNER_LR)
+    trainer = Pooled(build_network(seed))
+    trainer.compile(optimizer=keras.optimizers.Adam(POOLED_LR), loss="mse")
+    trainer.fit(*pool_samples([pooled]), epochs=epochs, batch_size=256, verbose=0)
+    # Fine-tuned on each test task's K points with n plain SGD steps at lr 0.01.
+    learner = FineTuned(trainer.model, inner_lr=INNER_LR)
     learner.compile(loss="mse")
     return learner
 
@@ -136,7 +133,7 @@ def test_errors(learner, test: MetaBatch) -> dict:
     """`{steps: (n_tasks,) query MSE of each test task after that many adaptation steps}`."""
     errors = {}
     for steps in EVAL_STEPS:
-        predictions = predict_tasks(learner, test, steps)
+        predictions = learner.predict_tasks(test, steps)
         errors[steps] = np.mean((predictions - test.query_y) ** 2, axis=(1, 2))
     return errors
 

@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from metazoo import models
+from metazoo.data import pool_samples
+from metazoo.trainers import Pooled, Scratch
 
 INPUT_SHAPE = (8, 3)
 OUTPUT_DIM = 2
@@ -123,3 +125,79 @@ def check_head(name):
     assert sum(mask) == 2  # the head's kernel and bias
     for variable, is_head in zip(model.trainable_variables, mask, strict=True):
         assert (variable.path.split("/")[0] == "head") == is_head, variable.path
+
+
+def fit_pooled(build, batches, epochs=5, batch_size=256, learning_rate=1e-2, loss="mse", seed=0):
+    """The pooled reference trained on every sample of some meta-batches."""
+    pooled = Pooled(build(seed))
+    pooled.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    pooled.fit(*pool_samples(batches), epochs=epochs, batch_size=batch_size, verbose=0)
+    return pooled
+
+
+def scratch_predictions(build, batch, steps=200, learning_rate=1e-2, seed=0):
+    """Query forecasts of a fresh network per task trained on its support set."""
+    return Scratch(
+        build(seed), fit_steps=steps, learning_rate=learning_rate, seed=seed
+    ).predict_tasks(batch)
+
+
+# -- the trainer harness: every few-shot learner of the registry --------------------------
+EPISODE_SHAPE = (3, 2)
+
+
+def few_shot_names():
+    from metazoo.trainers import registry
+
+    return registry.available(few_shot=True)
+
+
+def make_trainer(name, nonfinite="raise", seed=0):
+    """The registry entry `name` on tiny networks, compiled with SGD (every step moves)."""
+    from metazoo.trainers import registry
+
+    spec = registry.get(name)
+
+    def network(s):
+        return models.build("mlp", EPISODE_SHAPE, 1, seed=s, units=(4,))
+
+    source = network(seed) if spec.needs == "base" else [network(seed + i) for i in range(3)]
+    learner = spec.create(source, inner_lr=0.1, fit_steps=3, eval_inner_steps=2)
+    learner.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", nonfinite=nonfinite)
+    return learner
+
+
+def episode_batch(n_tasks=3, support=5, query=4, seed=0):
+    from metazoo.data import MetaBatch
+
+    rng = np.random.default_rng(seed)
+    sx = rng.normal(size=(n_tasks, support, *EPISODE_SHAPE)).astype("float32")
+    qx = rng.normal(size=(n_tasks, query, *EPISODE_SHAPE)).astype("float32")
+
+    def target(x):
+        return (x[..., -1, :1] + 0.1 * rng.normal(size=(*x.shape[:2], 1))).astype("float32")
+
+    return MetaBatch(sx, target(sx), qx, target(qx))
+
+
+def episode_dataset(batches):
+    parts = [np.stack(column) for column in zip(*batches, strict=True)]
+    return tf.data.Dataset.from_tensor_slices(tuple(parts))
+
+
+def with_nan(batch, part="support_x"):
+    values = np.array(getattr(batch, part))
+    values.flat[3] = np.nan
+    return batch._replace(**{part: values})
+
+
+def state_of(learner) -> list:
+    """Every weight and optimizer variable, as NumPy arrays."""
+    variables = [*learner.weights, *learner.optimizer.variables]
+    return [keras.ops.convert_to_numpy(v) for v in variables]
+
+
+def assert_same_state(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -38,7 +38,7 @@ def test_tasks_summarizes_windows_and_task_split(capsys):
     out = capsys.readouterr().out
     assert "targets ['return_1', 'return_2', 'return_3', 'return_4', 'return_5']" in out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1]}
-    assert rows["held_out_symbols"][-1] == "MSFT"
+    assert rows["held_out_assets"][-1] == "MSFT"
     assert "MSFT" not in rows["train"]
 
 
@@ -46,7 +46,7 @@ def test_tasks_on_a_user_csv(tmp_path, capsys):
     path = tmp_path / "prices.csv"
     make_prices(300, symbols=("AAA", "BBB", "CCC")).to_csv(path, index=False)
     code = cli.main(
-        ["tasks", "--data", str(path), "--test-start", "2020-09-01", "--test-symbols", "CCC"]
+        ["tasks", "--data", str(path), "--test-start", "2020-09-01", "--held-out", "CCC"]
     )
     assert code == 0, capsys.readouterr().err
     assert "CCC" in capsys.readouterr().out
@@ -59,8 +59,10 @@ def test_bad_input_exits_with_a_message_not_a_traceback(tmp_path, capsys):
     frame.to_csv(path, index=False)
     assert cli.main(["data", "--data", str(path)]) == 2
     assert "Prices must be positive" in capsys.readouterr().err
-    assert cli.main(["tasks", "--test-symbols", "BITCOIN"]) == 2
-    assert "Unknown test_symbols ['BITCOIN']" in capsys.readouterr().err
+    assert cli.main(["tasks", "--held-out", "BITCOIN"]) == 2
+    assert "Unknown held_out ['BITCOIN']" in capsys.readouterr().err
+    assert cli.main(["tasks", "--test-symbols", "BITCOIN"]) == 2  # the former name of the flag
+    assert "Unknown held_out ['BITCOIN']" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["tasks", "--target", "price"])
     assert cli.main(["run", "--held-out", "BITCOIN", "--output", str(tmp_path)]) == 2

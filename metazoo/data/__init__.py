@@ -11,7 +11,7 @@ from metazoo.data.datasets import (
     universe,
     validate_prices,
 )
-from metazoo.data.episodes import MetaBatch, meta_batch_dataset
+from metazoo.data.episodes import MetaBatch, meta_batch_dataset, pool_samples
 from metazoo.data.features import (
     DEFAULT_FEATURES,
     available_features,
@@ -27,11 +27,13 @@ from metazoo.data.folds import (
 )
 from metazoo.data.splits import PurgedKFold, WalkForward
 from metazoo.data.synthetic import ARTasks, RegimeSwitchingTasks, SinusoidTasks
-from metazoo.data.tasks import Task, TaskSet, TaskSplit
+from metazoo.data.tasks import EVAL_SETS, EvaluationEpisodes, Task, TaskSet, TaskSplit
 from metazoo.data.windows import WindowScaler, WindowSet, make_windows
 
 __all__ = [
     "ASSET_CLASSES",
+    "EVAL_SETS",
+    "EvaluationEpisodes",
     "ARTasks",
     "AdjustedPricesWarning",
     "PriceJumpWarning",
@@ -61,5 +63,6 @@ __all__ = [
     "meta_batch_dataset",
     "split_at_cutoffs",
     "universe",
+    "pool_samples",
     "validate_prices",
 ]

@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from metazoo.data.features import check_count
+from metazoo.validation import check_meta_batch_arrays
 
 
 class MetaBatch(NamedTuple):
@@ -38,23 +39,7 @@ class MetaBatch(NamedTuple):
 
 def check_meta_batch(batch: MetaBatch) -> MetaBatch:
     """Check that the four parts agree in their task and sample axes; return float32 copies."""
-    if len(batch) != 4:
-        raise ValueError(
-            "A meta-batch has four parts (support_x, support_y, query_x, query_y). "
-            f"Received: {len(batch)} parts"
-        )
-    parts = [np.asarray(part, dtype=np.float32) for part in batch]
-    sx, sy, qx, qy = parts
-    shapes = f"support_x={sx.shape}, support_y={sy.shape}, query_x={qx.shape}, query_y={qy.shape}"
-    if min(part.ndim for part in parts) < 3:
-        raise ValueError(f"Every part needs (n_tasks, n_samples, ...) axes. Received: {shapes}")
-    if len({part.shape[0] for part in parts}) != 1:
-        raise ValueError(f"All parts must have the same number of tasks. Received: {shapes}")
-    if sx.shape[1] != sy.shape[1] or qx.shape[1] != qy.shape[1]:
-        raise ValueError(f"Inputs and targets must have as many samples. Received: {shapes}")
-    if sx.shape[2:] != qx.shape[2:] or sy.shape[2:] != qy.shape[2:]:
-        raise ValueError(f"Support and query must share sample shapes. Received: {shapes}")
-    return MetaBatch(*parts)
+    return MetaBatch(*check_meta_batch_arrays(batch))
 
 
 def meta_batch_dataset(
@@ -100,3 +85,23 @@ def meta_batch_dataset(
     if n_batches is not None:  # lets Keras know the epoch length
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(int(n_batches)))
     return dataset
+
+
+def pool_samples(batches) -> tuple[np.ndarray, np.ndarray]:
+    """Every support and query sample of some meta-batches as one data set `(x, y)`, task
+    after task (what the pooled reference trains on when it has only episodes).
+
+    Args:
+        batches: an iterable of `MetaBatch`es (or 4-tuples).
+
+    Returns:
+        `x` `(n, *x_shape)` and `y` `(n, *y_shape)`.
+    """
+    xs, ys = [], []
+    for batch in batches:
+        sx, sy, qx, qy = check_meta_batch(batch)
+        xs += [sx.reshape(-1, *sx.shape[2:]), qx.reshape(-1, *qx.shape[2:])]
+        ys += [sy.reshape(-1, *sy.shape[2:]), qy.reshape(-1, *qy.shape[2:])]
+    if not xs:
+        raise ValueError("batches expected at least one meta-batch. Received: none")
+    return np.concatenate(xs), np.concatenate(ys)

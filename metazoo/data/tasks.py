@@ -69,12 +69,25 @@ def _layout(windows: WindowSet) -> tuple:
     return (windows.X.shape[1:], windows.feature_names, windows.target_names, windows.horizon)
 
 
+EVAL_SETS = ("later_periods", "held_out_assets")  # the evaluation sets, named as in TaskSplit
+
+
 class TaskSplit(NamedTuple):
-    """Meta-training tasks and the two kinds of held-out tasks."""
+    """Meta-training tasks and the two evaluation sets (`EVAL_SETS`): later periods of the
+    training assets, and the held-out assets."""
 
     train: TaskSet
     later_periods: TaskSet
-    held_out_symbols: TaskSet
+    held_out_assets: TaskSet
+
+    @property
+    def held_out_symbols(self) -> TaskSet:
+        """The former name of `held_out_assets`."""
+        return self.held_out_assets
+
+    def evaluation_sets(self) -> dict:
+        """`{name: TaskSet}` of the evaluation sets, in the order of `EVAL_SETS`."""
+        return {name: getattr(self, name) for name in EVAL_SETS}
 
 
 class TaskSet:
@@ -172,27 +185,35 @@ class TaskSet:
                 tasks.append(Task(task.symbol, task.period, kept))
         return TaskSet(tasks)
 
-    def split(self, test_start=None, test_symbols=(), label_end_before=None) -> TaskSplit:
-        """Meta-training tasks and held-out tasks by later period and by symbol.
+    def split(
+        self, test_start=None, held_out=(), *, label_end_before=None, test_symbols=None
+    ) -> TaskSplit:
+        """Meta-training tasks and the evaluation sets: later periods and held-out assets.
 
         Args:
             test_start: first date of the test period, or a symbol -> date mapping where
                 each asset has its own (see `metazoo.data.chronological_cutoffs`).
                 Held-out tasks of either kind start on or after it.
-            test_symbols: symbols held out entirely from training.
+            held_out: symbols held out entirely from training (the held-out assets).
             label_end_before: training keeps only samples whose targets end before this
                 date or mapping (default `test_start`: purged, so no training label
                 reaches into the test period; an earlier date adds an embargo).
+            test_symbols: the former name of `held_out`.
 
         Returns:
-            `TaskSplit(train, later_periods, held_out_symbols)`.
+            `TaskSplit(train, later_periods, held_out_assets)`.
         """
-        held = {test_symbols} if isinstance(test_symbols, str) else set(test_symbols)
+        name = "held_out" if test_symbols is None else "test_symbols"
+        held_out = held_out if test_symbols is None else test_symbols
+        held = {held_out} if isinstance(held_out, str) else set(held_out)
         unknown = held - set(self.symbols)
         if unknown:
-            raise ValueError(f"Unknown test_symbols {sorted(unknown)}; have {self.symbols}.")
+            raise ValueError(
+                f"Unknown {name} {sorted(unknown)}: expected symbols among {self.symbols}. "
+                f"Received: {name}={sorted(held)}"
+            )
         if test_start is None and not held:
-            raise ValueError("split needs test_start, test_symbols or both.")
+            raise ValueError(f"split needs test_start, {name} or both. Received: neither")
         cut = test_start if label_end_before is None else label_end_before
         train = self.select(exclude_symbols=held, label_end_before=cut)
         dated = test_start is not None
@@ -292,3 +313,61 @@ class TaskSet:
         for task in self.tasks:
             if len(task) >= task.episode_length(support_size, query_size or 1):
                 yield (task, *task.split(support_size, query_size))
+
+
+@dataclass
+class EvaluationEpisodes:
+    """The evaluation episodes of one task set: each task's first K samples are its support
+    set, the rest (after the purge gap) its query set.
+
+    Attributes:
+        name: the evaluation set (one of `EVAL_SETS`).
+        support: per task, the support `WindowSet`.
+        query: per task, the query `WindowSet`.
+        batch: a `MetaBatch` of every task; query sets are padded to the longest by
+            repeating their last sample (padding is cut off again by `unpad`).
+        lengths: `(n_tasks,)` true query lengths.
+        names: `(n_tasks,)` task names (`symbol@period`).
+    """
+
+    name: str
+    support: list
+    query: list
+    batch: MetaBatch
+    lengths: np.ndarray
+    names: list
+
+    @classmethod
+    def from_tasks(cls, name: str, tasks: TaskSet, support_size: int) -> EvaluationEpisodes:
+        batch, lengths, episodes = tasks.episode_batch(support_size)
+        support = [s for _, s, _ in episodes]
+        query = [q for _, _, q in episodes]
+        names = [task.name for task, _, _ in episodes]
+        return cls(name, support, query, batch, lengths, names)
+
+    def __len__(self) -> int:
+        return len(self.query)
+
+    def unpad(self, predictions) -> np.ndarray:
+        """`(n_tasks, longest, n_targets)` forecasts -> `(n_query_samples, n_targets)`."""
+        predictions = np.asarray(predictions)
+        return np.concatenate([p[:n] for p, n in zip(predictions, self.lengths, strict=True)])
+
+    def query_windows(self) -> WindowSet:
+        """Every query sample, task after task, in the order of `unpad`."""
+        parts = self.query
+        first = parts[0]
+        return WindowSet(
+            X=np.concatenate([q.X for q in parts]),
+            y=np.concatenate([q.y for q in parts]),
+            times=np.concatenate([q.times for q in parts]),
+            symbols=np.concatenate([q.symbols for q in parts]),
+            label_end=np.concatenate([q.label_end for q in parts]),
+            feature_names=first.feature_names,
+            target_names=first.target_names,
+            horizon=first.horizon,
+        )
+
+    def task_labels(self) -> np.ndarray:
+        """Each query sample's task name, in the order of `unpad`."""
+        return np.repeat(np.asarray(self.names, dtype=object), self.lengths)

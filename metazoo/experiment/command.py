@@ -80,22 +80,35 @@ def add_run_parser(commands) -> argparse.ArgumentParser:
         help="reduced run for first contact and tests (under a minute): "
         + "; ".join(f"{k}={v}" for k, v in QUICK.items()),
     )
-    for name, (kind, text) in OPTIONS.items():
-        default = getattr(DEFAULTS, name)
-        default = ",".join(default) if isinstance(default, list) else default
-        run.add_argument(
-            "--" + name.replace("_", "-"), type=kind, default=None, help=f"{text} [{default}]"
-        )
+    add_options(run, OPTIONS)
     run.add_argument(
         "--with-bundled",
         action="store_true",
         default=None,
         help="add the bundled markets to --data and hold out the assets of --data",
     )
-    run.add_argument(
-        "--test-symbols", dest="held_out", type=str, default=None, help=argparse.SUPPRESS
-    )
     return run
+
+
+def add_options(parser, names, defaults=None) -> None:
+    """Add the flags of `OPTIONS` named in `names` to `parser`, with the help text of the
+    table. Without `defaults` a flag defaults to None (the config decides, as for `run`);
+    with it, to `defaults[name]` (or the config's default), parsed as the flag would be."""
+    for name in names:
+        kind, text = OPTIONS[name]
+        default = getattr(DEFAULTS, name)
+        shown = ",".join(default) if isinstance(default, list) else default
+        value = None
+        if defaults is not None:
+            value = defaults.get(name, shown)
+            shown = value
+        parser.add_argument(
+            "--" + name.replace("_", "-"), type=kind, default=value, help=f"{text} [{shown}]"
+        )
+    if "held_out" in names:  # the former name of --held-out
+        parser.add_argument(
+            "--test-symbols", dest="held_out", type=str, default=None, help=argparse.SUPPRESS
+        )
 
 
 def config_from_args(args) -> ExperimentConfig:

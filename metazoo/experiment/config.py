@@ -9,24 +9,12 @@ from pathlib import Path
 
 from metazoo.data.datasets import MISSING_POLICIES
 from metazoo.data.features import TARGETS
+from metazoo.data.tasks import EVAL_SETS  # noqa: F401  (the evaluation sets, for readers)
+from metazoo.trainers import registry
+from metazoo.validation import check_count, check_positive, check_seed
 
 BASELINE_KINDS = ("zero", "historical_mean", "support_mean", "linear_lags", "har_rv", "garch11")
-LEARNER_KINDS = (
-    "pooled",
-    "finetune",
-    "scratch",
-    "averaging",
-    "maml",
-    "fomaml",
-    "reptile",
-    "meta_sgd",
-    "anil",
-    "context",
-    "context_memory",
-    "prototypes",
-    "meta_averaging",
-)
-EVAL_SETS = ("later_periods", "held_out_assets")
+LEARNER_KINDS = tuple(registry.available())  # every registered trainer, in its order
 
 
 @dataclass
@@ -193,9 +181,7 @@ def _check(config: ExperimentConfig) -> None:
         elif value is not None:
             setattr(config, name, list(value))
     for name in _POSITIVE_INTS:
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
+        setattr(config, name, check_count(name, getattr(config, name)))
     for name, allowed in (
         ("targets", TARGETS),
         ("learners", LEARNER_KINDS),
@@ -215,38 +201,28 @@ def _check(config: ExperimentConfig) -> None:
         raise ValueError(f"models must be among {available()}. Received unknown: {unknown}")
     if config.missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}. Received: {config.missing!r}")
-    if config.inner_clip_norm is not None and not config.inner_clip_norm > 0:
-        raise ValueError(
-            f"inner_clip_norm must be > 0 or None. Received: inner_clip_norm={config.inner_clip_norm}"
-        )
+    config.inner_clip_norm = check_positive(
+        "inner_clip_norm", config.inner_clip_norm, allow_none=True
+    )
     for name in ("inner_lr", "learning_rate"):
-        if not getattr(config, name) > 0:
-            raise ValueError(f"{name} must be > 0. Received: {name}={getattr(config, name)}")
-    if (
-        isinstance(config.embargo, bool)
-        or not isinstance(config.embargo, int)
-        or config.embargo < 0
-    ):
-        raise ValueError(f"embargo must be an integer >= 0. Received: embargo={config.embargo!r}")
-    if config.history_years is not None and not config.history_years > 0:
+        setattr(config, name, check_positive(name, getattr(config, name)))
+    config.cost_bps = check_positive("cost_bps", config.cost_bps, allow_zero=True)
+    config.embargo = check_count("embargo", config.embargo, minimum=0)
+    config.history_years = check_positive("history_years", config.history_years, allow_none=True)
+    config.test_fraction = check_positive("test_fraction", config.test_fraction)
+    if not config.test_fraction < 1:
         raise ValueError(
-            f"history_years must be > 0 or None. Received: history_years={config.history_years!r}"
-        )
-    if not 0 < config.test_fraction < 1:
-        raise ValueError(
-            f"test_fraction must be in (0, 1). Received: test_fraction={config.test_fraction!r}"
+            f"test_fraction expected a number in (0, 1). Received: test_fraction={config.test_fraction!r}"
         )
     if config.held_out and config.held_out_class:
         raise ValueError(
-            "held_out and held_out_class each name the one held-out group of a run; give one. "
-            f"Received: held_out={config.held_out}, held_out_class={config.held_out_class!r}"
+            "held_out and held_out_class expected one of them (each names the one held-out "
+            f"group of a run). Received: held_out={config.held_out}, "
+            f"held_out_class={config.held_out_class!r}"
         )
-    if not config.cost_bps >= 0:
-        raise ValueError(f"cost_bps must be >= 0. Received: cost_bps={config.cost_bps}")
     if not 0 < config.var_alpha < 0.5:
         raise ValueError(f"var_alpha must be in (0, 0.5). Received: var_alpha={config.var_alpha}")
-    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
-        raise ValueError(f"seed must be an integer >= 0. Received: seed={config.seed!r}")
+    config.seed = check_seed("seed", config.seed)
 
 
 def load_config(path) -> ExperimentConfig:

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from metazoo import data as mdata
-from metazoo.experiment.config import EVAL_SETS, ExperimentConfig
-from metazoo.experiment.learners import Episodes, TrainingData, make_learners
+from metazoo.experiment.config import ExperimentConfig
+from metazoo.experiment.learners import TrainingData, make_learners
 
 VALID_FRACTION = 0.2  # last share of the training dates that averaging weights are fitted on
 
@@ -224,11 +224,11 @@ def _run_fold(config, frame, windows, target, fold, cutoffs, run_dir, label, say
         raise ValueError(f"No training windows of {list(fold.train)} end before their evaluation.")
     scaler = mdata.WindowScaler(scale_targets=True).fit(train)
     tasks = mdata.TaskSet.from_windows(scaler.transform(windows), period=config.period)
-    split = tasks.split(test_start=start, test_symbols=fold.test, label_end_before=label_cutoff)
+    split = tasks.split(test_start=start, held_out=fold.test, label_end_before=label_cutoff)
     training = _training_data(split.train, scaler.transform(train))
     sets = [
-        Episodes.from_tasks(name, part, config.support_size)
-        for name, part in zip(EVAL_SETS, (split.later_periods, split.held_out_symbols), strict=True)
+        mdata.EvaluationEpisodes.from_tasks(name, part, config.support_size)
+        for name, part in split.evaluation_sets().items()
     ]
     rows = []
     shape, out = windows.X.shape[1:], windows.y.shape[1]
@@ -268,7 +268,7 @@ def _training_data(tasks, windows) -> TrainingData:
     )
 
 
-def _rows(episodes: Episodes, forecast, target, held, model, kind="learner"):
+def _rows(episodes: mdata.EvaluationEpisodes, forecast, target, held, model, kind="learner"):
     """Prediction rows: one per query sample, forecasts `pred_1..pred_n` in the data's units."""
     query = episodes.query_windows()
     table = pd.DataFrame(

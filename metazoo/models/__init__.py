@@ -8,7 +8,12 @@ only the head (ANIL) use `head_mask(model)`.
 from metazoo.models import attention, har, mlp, rnn, tcn  # noqa: F401  (register the families)
 from metazoo.models.har import HAR_FEATURES, SelectFeatures, set_har_coefficients
 from metazoo.models.heads import HEADS, PositiveVariance
-from metazoo.models.layers import LastStep, PositionEmbedding, TemporalAttention
+from metazoo.models.layers import (
+    LastStep,
+    PositionEmbedding,
+    SupportSetEncoder,
+    TemporalAttention,
+)
 from metazoo.models.losses import (
     QLIKE,
     GaussianNLL,
@@ -18,6 +23,7 @@ from metazoo.models.losses import (
 )
 from metazoo.models.registry import (
     available,
+    body_and_head,
     build,
     describe,
     head_layers,
@@ -37,8 +43,10 @@ __all__ = [
     "StudentTVarianceNLL",
     "LastStep",
     "PositionEmbedding",
+    "SupportSetEncoder",
     "TemporalAttention",
     "available",
+    "body_and_head",
     "build",
     "describe",
     "head_layers",

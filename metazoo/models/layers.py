@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -70,3 +71,67 @@ class LastStep(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
+
+
+ENCODER_CELLS = ("gru", "lstm")
+
+
+@keras.saving.register_keras_serializable(package="metazoo")
+class SupportSetEncoder(keras.layers.Layer):
+    """A task embedding read from a support set in time order.
+
+    Each support sample is summarized by a dense layer on its flattened window concatenated
+    with its target, `relu(W [flatten(x_k), y_k] + b)`, so that the summary can express how
+    targets relate to inputs; a GRU or LSTM reads the summaries oldest first and its last
+    state is the task embedding (a recurrent counterpart of the mean-pooled encoder of
+    Conditional Neural Processes).
+
+    Call arguments:
+        support_x: `(n_tasks, n_support, *sample_shape)`.
+        support_y: `(n_tasks, n_support, *target_shape)`.
+
+    Returns:
+        `(n_tasks, units)` embeddings.
+
+    Args:
+        units: size of the embedding (the recurrent state).
+        sample_units: size of each sample's summary.
+        cell: `"gru"` or `"lstm"`.
+    """
+
+    def __init__(self, units=32, sample_units=32, cell="gru", **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("units", units), ("sample_units", sample_units)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value}")
+        if cell not in ENCODER_CELLS:
+            raise ValueError(f"cell must be one of {ENCODER_CELLS}. Received: cell={cell!r}")
+        self.units, self.sample_units, self.cell = int(units), int(sample_units), cell
+        self.summarize = keras.layers.Dense(self.sample_units, activation="relu", name="summary")
+        recurrent = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+        self.recurrent = recurrent(self.units, name=cell)
+
+    def build(self, support_x_shape, support_y_shape):
+        width = int(np.prod(support_x_shape[2:])) + int(np.prod(support_y_shape[2:]))
+        self.summarize.build((None, None, width))
+        self.recurrent.build((None, None, self.sample_units))
+        self.built = True
+
+    def call(self, support_x, support_y, training=False):
+        n_tasks, n_support = ops.shape(support_x)[0], ops.shape(support_x)[1]
+        pairs = ops.concatenate(
+            [
+                ops.reshape(support_x, (n_tasks, n_support, -1)),
+                ops.reshape(support_y, (n_tasks, n_support, -1)),
+            ],
+            axis=-1,
+        )
+        return self.recurrent(self.summarize(pairs), training=training)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "sample_units": self.sample_units,
+            "cell": self.cell,
+        }

@@ -162,3 +162,24 @@ def head_mask(model: keras.Model) -> list[bool]:
     """For each of `model.trainable_variables`, whether it belongs to the head."""
     head_ids = {id(v) for layer in head_layers(model) for v in layer.trainable_variables}
     return [id(v) in head_ids for v in model.trainable_variables]
+
+
+def body_and_head(model: keras.Model):
+    """The body (the inputs to the head's features) and the head of a zoo model, whose
+    head is its last layer, a single `Dense` layer named `head` (see `head_layers`).
+
+    Raises:
+        ValueError: if the model does not end in such a head.
+    """
+    head = model.layers[-1] if getattr(model, "layers", None) else None
+    try:
+        heads = head_layers(model)
+    except ValueError:
+        heads = []
+    if not isinstance(head, keras.layers.Dense) or heads != [head]:
+        raise ValueError(
+            f"model expected a zoo model whose last layer is a Dense layer named '{HEAD_PREFIX}'"
+            f" (its only head layer). Received: last layer {getattr(head, 'name', None)!r} of "
+            f"type {type(head).__name__}"
+        )
+    return keras.Model(model.inputs, head.input, name=f"{model.name}_body"), head

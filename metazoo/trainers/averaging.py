@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from metazoo.trainers.common import mean_loss, resolve_loss, update_loss_tracker
+from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
 
 WEIGHTINGS = ("uniform", "inverse_error", "stacking", "learned")
 STACKERS = ("nnls", "ridge")

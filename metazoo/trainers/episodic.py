@@ -1,5 +1,6 @@
 """What every trainer fitted on meta-batches shares: Keras `compile`, `fit` and saving of
-the compiled state, the meta-batch check, and loss scaling across replicas.
+the compiled state, the meta-batch checks (shapes, and finite values at the boundary), and
+loss scaling across replicas.
 
 Meta-batches are `(support_x, support_y, query_x, query_y)` with a leading task axis, as
 yielded by `TaskSet.meta_batches` or the synthetic task families.
@@ -8,39 +9,201 @@ yielded by `TaskSet.meta_batches` or the synthetic task families.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from metazoo.validation import (
+    META_BATCH_PARTS,
+    check_meta_batch_shapes,
+    check_nonfinite_policy,
+    nonfinite_parts,
+    unwrap_meta_batch,
+)
+
+NONFINITE_MARKER = "metazoo: the meta-batch holds NaN or infinite values"
+
 
 class EpisodicModel(keras.Model):
-    """Base of the gradient (`GradientMetaLearner`) and amortized (`AmortizedMetaLearner`)
-    meta-learners. Subclasses say what one target looks like (`episode_target_shape`)."""
+    """Base of every trainer fitted on meta-batches (the gradient and amortized
+    meta-learners and the references `Pooled`, `FineTuned`, `Scratch`).
 
-    def episode_target_shape(self) -> tuple:
-        """The shape of one sample's target, e.g. `(horizon,)`."""
+    Subclasses say what one sample and one target look like (`episode_shapes`) and
+    implement `meta_train_step(batch)` and `meta_test_step(batch)` on a checked meta-batch;
+    `train_step` and `test_step` check it first (static shapes, then finite values).
+
+    A meta-batch with a NaN or an infinity is refused before any weight is touched
+    (`compile(nonfinite="raise")`, the default: `fit`, `train_on_batch`, `evaluate` and
+    `test_on_batch` raise a `ValueError`); with `compile(nonfinite="skip")` it is skipped,
+    leaving weights and optimizer state as they are, and counted in the `skipped_batches`
+    log (per epoch) and in `n_skipped` (since compile).
+    """
+
+    jit_refused = True  # XLA cannot compile the meta-learners' steps
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.nonfinite = "raise"
+        self.skipped_tracker = keras.metrics.Sum(name="skipped_batches")
+        self.n_skipped = 0
+
+    def episode_shapes(self) -> tuple:
+        """`(sample_shape, target_shape)` of one sample, e.g. `((lookback, n_features), (h,))`."""
         raise NotImplementedError
 
-    def compile(self, optimizer="adam", loss="mse", metrics=None, **kwargs):
+    def meta_train_step(self, batch):
+        raise NotImplementedError
+
+    def meta_test_step(self, batch):
+        raise NotImplementedError
+
+    # -- compile ---------------------------------------------------------------------------
+    def compile(self, optimizer="adam", loss="mse", metrics=None, nonfinite="raise", **kwargs):
         """Keras `compile`; `loss` is the query loss (and drives any inner loop) and
-        `metrics` are computed on the adapted query predictions."""
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        `metrics` are computed on the adapted query predictions.
+
+        Args:
+            optimizer, loss, metrics: as `keras.Model.compile`.
+            nonfinite: `"raise"` (default) refuses a meta-batch holding NaN or infinity;
+                `"skip"` skips it without touching weights or optimizer state, and counts it.
+            **kwargs: other `keras.Model.compile` arguments. `jit_compile=True` is refused:
+                XLA fails or stalls on the meta-learners' nested tapes and task maps.
+        """
+        self.nonfinite = check_nonfinite_policy(nonfinite)
+        jit = kwargs.pop("jit_compile", "auto")
+        if jit is True and self.jit_refused:
+            raise ValueError(
+                f"jit_compile expected False or 'auto' for {type(self).__name__}: XLA fails "
+                '("Failed to materialize symbols") or stalls on the nested gradient tapes '
+                "and task maps of meta-training; use steps_per_execution to speed up small "
+                "models. Received: jit_compile=True"
+            )
+        jit = False if self.jit_refused else jit  # "auto" would pick XLA on an accelerator
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit, **kwargs)
         # Build the compiled loss and metrics now, on one dummy target: Keras would otherwise
         # build them by tracing the model with an (x, y) batch, which a meta-batch is not.
-        example = ops.zeros((1, *self.episode_target_shape()), dtype=self.compute_dtype)
+        example = ops.zeros((1, *self.episode_shapes()[1]), dtype=self.compute_dtype)
         self.compute_loss(y=example, y_pred=example)
         self.compute_metrics(None, example, example)
         for metric in self.metrics:
             metric.reset_state()
+        if self.optimizer is not None and self.trainable_variables:
+            # Built now, so that a skipped first batch cannot leave it half made.
+            self.optimizer.build(self.trainable_variables)
+        self.n_skipped = 0
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.optimizer is not None:
-            self.optimizer.build(self.trainable_variables)
 
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None and self.nonfinite != "raise":
+            config["nonfinite"] = self.nonfinite
+        return config
+
+    # -- steps -----------------------------------------------------------------------------
+    def check_batch(self, data) -> tuple:
+        """The meta-batch as a 4-tuple, after checking its structure and static shapes
+        (a wrong shape would otherwise fail deep in TensorFlow, or broadcast)."""
+        return check_meta_batch_shapes(data, *self.episode_shapes())
+
+    def train_step(self, data):
+        return self._guarded(self.meta_train_step, self.check_batch(data))
+
+    def test_step(self, data):
+        return self._guarded(self.meta_test_step, self.check_batch(data))
+
+    def _guarded(self, step, batch):
+        """`step(batch)` if every value of the batch is finite; otherwise refuse or skip."""
+        finite = all_finite(batch)
+        if self.nonfinite == "skip":
+
+            def skip():
+                self.skipped_tracker.update_state(1.0)
+                return tf.constant(False)
+
+            tf.cond(finite, lambda: _then_true(step, batch), skip)
+            return self._metric_logs()
+        check = tf.debugging.Assert(finite, [NONFINITE_MARKER])
+        with tf.control_dependencies([check]):
+            batch = tuple(tf.identity(part) for part in batch)
+        return step(batch)
+
+    def _metric_logs(self) -> dict:
+        """Every metric's current result, compiled metrics flattened (as Keras logs them)."""
+        logs = {}
+        for metric in self.metrics:
+            result = metric.result()
+            logs.update(result if isinstance(result, dict) else {metric.name: result})
+        return logs
+
+    # -- entry points that report a refused batch clearly ------------------------------------
     def fit(self, x=None, *args, shuffle=False, **kwargs):
         """Keras `fit` on meta-batches; `shuffle` defaults to False because meta-batch
         datasets are already sampled at random."""
-        return super().fit(x, *args, shuffle=shuffle, **kwargs)
+        with _clear_nonfinite_error():
+            history = super().fit(x, *args, shuffle=shuffle, **kwargs)
+        self.n_skipped += int(sum(history.history.get("skipped_batches", [])))
+        return history
+
+    def evaluate(self, x=None, *args, **kwargs):
+        with _clear_nonfinite_error():
+            return super().evaluate(x, *args, **kwargs)
+
+    def train_on_batch(self, x=None, *args, **kwargs):
+        self._refuse_nonfinite(x)
+        with _clear_nonfinite_error():
+            logs = super().train_on_batch(x, *args, **kwargs)
+        self.n_skipped += int(self.skipped_tracker.result())  # metrics restart per call
+        return logs
+
+    def test_on_batch(self, x=None, *args, **kwargs):
+        self._refuse_nonfinite(x)
+        with _clear_nonfinite_error():
+            return super().test_on_batch(x, *args, **kwargs)
+
+    def _refuse_nonfinite(self, data) -> None:
+        """Name the parts of an in-memory meta-batch holding NaN or infinity (raise mode)."""
+        if self.nonfinite != "raise" or not isinstance(data, tuple | list) or len(data) != 4:
+            return
+        try:
+            bad = nonfinite_parts(tuple(np.asarray(part) for part in data))
+        except (TypeError, ValueError):
+            return  # not plain arrays: the step's own checks report it
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)} expected finite values: a NaN or infinity in a meta-batch "
+                "would turn every meta-parameter into NaN. Clean the data, or "
+                "compile(..., nonfinite='skip') to skip such batches. Received: NaN or "
+                f"infinity in {bad}"
+            )
+
+
+def _then_true(step, batch):
+    step(batch)
+    return tf.constant(True)
+
+
+class _clear_nonfinite_error:
+    """Turns the graph assertion of a refused meta-batch into a clear `ValueError`."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if isinstance(error, tf.errors.InvalidArgumentError) and NONFINITE_MARKER in str(error):
+            raise ValueError(
+                f"{', '.join(META_BATCH_PARTS)} expected finite values: a meta-batch holds "
+                "NaN or infinity, which would turn every meta-parameter into NaN; it was "
+                "refused before any weight changed. Clean the data, or compile(..., "
+                "nonfinite='skip') to skip such batches. Received: a non-finite meta-batch"
+            ) from None
+        return False
+
+
+def all_finite(batch):
+    """A scalar boolean tensor: whether every value of every part is finite."""
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(part)) for part in batch])
 
 
 def replica_scale():
@@ -51,52 +214,20 @@ def replica_scale():
 
 def check_batch(data) -> tuple:
     """A meta-batch as a 4-tuple, unwrapping what `train_on_batch` and friends pass."""
-    if isinstance(data, (tuple, list)) and 1 <= len(data) <= 3 and all(d is None for d in data[1:]):
-        data = data[0]  # train_on_batch(batch) and friends wrap the batch as (x, None, None)
-    if not isinstance(data, (tuple, list)) or len(data) != 4:
-        raise ValueError(
-            "Meta-learners train on meta-batches (support_x, support_y, query_x, query_y). "
-            f"Received: {type(data).__name__} of length {len(data) if hasattr(data, '__len__') else '?'}"
-        )
-    return tuple(data)
+    return unwrap_meta_batch(data)
 
 
-def check_episodes(data, sample_shape, target_shape):
-    """Check a meta-batch's structure and static shapes; return it as a 4-tuple.
+def flatten_tasks(*tensors):
+    """Merge the task and sample axes of `(n_tasks, n, *shape)` tensors."""
+    return tuple(ops.reshape(t, (-1, *t.shape[2:])) for t in tensors)
 
-    Args:
-        data: `(support_x, support_y, query_x, query_y)` (or as `train_on_batch` wraps it).
-        sample_shape: the inputs' shape per sample, e.g. `(lookback, n_features)`.
-        target_shape: the targets' shape per sample, e.g. `(horizon,)`.
-    """
-    batch = check_batch(data)
-    shapes = [tuple(part.shape) for part in batch]
-    received = ", ".join(
-        f"{name}={shape}"
-        for name, shape in zip(
-            ("support_x", "support_y", "query_x", "query_y"), shapes, strict=True
-        )
-    )
-    expected = [sample_shape, target_shape, sample_shape, target_shape]
-    for shape, trailing in zip(shapes, expected, strict=True):
-        if len(shape) != 2 + len(trailing) or tuple(shape[2:]) != tuple(trailing):
-            raise ValueError(
-                "Meta-batches need (n_tasks, n_samples, ...) parts with samples "
-                f"x {sample_shape} and y {target_shape}. Received: {received}"
-            )
-    for axis, what in ((0, "number of tasks"), (1, "number of samples")):
-        pairs = ((0, 1), (2, 3)) if axis else ((0, 1), (0, 2), (0, 3))
-        for a, b in pairs:
-            if (
-                None not in (shapes[a][axis], shapes[b][axis])
-                and shapes[a][axis] != shapes[b][axis]
-            ):
-                raise ValueError(f"Meta-batch parts disagree in their {what}. Received: {received}")
-    if shapes[0][0] == 0:
-        raise ValueError(f"A meta-batch needs at least one task. Received: {received}")
-    for index, name in ((0, "support"), (2, "query")):
-        if shapes[index][1] == 0:
-            raise ValueError(
-                f"Every {name} set needs at least one sample (K >= 1). Received: {received}"
-            )
-    return batch
+
+def merge_tasks(x):
+    """`(n_tasks, n, *shape)` -> `(n_tasks * n, *shape)`, to run a base model over every
+    sample of every task at once."""
+    return ops.reshape(x, (-1, *x.shape[2:]))
+
+
+def split_tasks(x, n_tasks):
+    """`(n_tasks * n, *shape)` -> `(n_tasks, n, *shape)`."""
+    return ops.reshape(x, (n_tasks, -1, *x.shape[1:]))

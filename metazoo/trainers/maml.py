@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from metazoo.trainers.meta import GradientMetaLearner
+from metazoo.trainers.gradient import GradientMetaLearner
 
 
 @keras.saving.register_keras_serializable(package="metazoo")

@@ -5,12 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from metazoo.trainers.amortized import (
-    AmortizedEnsemble,
-    check_members,
-    merge_tasks,
-    split_tasks,
-)
+from metazoo.trainers.ensemble import AmortizedEnsemble, check_members
+from metazoo.trainers.episodic import merge_tasks, split_tasks
 
 TASK_FEATURES = ("mean", "log_volatility", "autocorrelation", "skewness", "log_kurtosis", "trend")
 _EPS = 1e-8

@@ -7,7 +7,7 @@ import math
 import keras
 from keras import ops
 
-from metazoo.trainers.meta import GradientMetaLearner
+from metazoo.trainers.gradient import GradientMetaLearner
 
 
 @keras.saving.register_keras_serializable(package="metazoo")

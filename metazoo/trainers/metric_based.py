@@ -5,14 +5,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from metazoo.trainers.amortized import (
-    AmortizedEnsemble,
-    SupportSetEncoder,
-    body_and_head,
-    check_members,
-    merge_tasks,
-    split_tasks,
-)
+from metazoo.models import SupportSetEncoder, body_and_head
+from metazoo.trainers.ensemble import AmortizedEnsemble, check_members
+from metazoo.trainers.episodic import merge_tasks, split_tasks
 
 
 @keras.saving.register_keras_serializable(package="metazoo")

@@ -5,14 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from metazoo.trainers.amortized import (
-    AmortizedMetaLearner,
-    SupportSetEncoder,
-    body_and_head,
-    merge_tasks,
-    softmax_entropy,
-    split_tasks,
-)
+from metazoo.models import SupportSetEncoder, body_and_head
+from metazoo.trainers.amortized import AmortizedMetaLearner
+from metazoo.trainers.episodic import merge_tasks, split_tasks
+from metazoo.trainers.losses import softmax_entropy
 
 
 @keras.saving.register_keras_serializable(package="metazoo")

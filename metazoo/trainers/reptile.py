@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from metazoo.trainers.common import mean_loss, resolve_loss
 from metazoo.trainers.episodic import replica_scale
-from metazoo.trainers.meta import GradientMetaLearner
+from metazoo.trainers.gradient import GradientMetaLearner
+from metazoo.trainers.losses import mean_loss, resolve_loss
 
 
 @keras.saving.register_keras_serializable(package="metazoo")

@@ -21,18 +21,18 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from metazoo.callbacks.hparams import write_experiment
 from metazoo.data.splits import WalkForward
 from metazoo.data.windows import WindowSet
 from metazoo.metrics.forecast import get_scorer
+from metazoo.trainers.candidates import expand_candidates
 from metazoo.trainers.trial import (
     MIN_TEST,
     MIN_TRAIN,
     TrialSettings,
-    _log_config,
     _run_indexed,
     check_settings,
     check_xy,
-    expand_candidates,
     fit_model,
     predict_model,
 )
@@ -176,7 +176,7 @@ class ModelSelection(BaseEstimator):
                     f"samples. Received: fold {k} with n_train={len(train)}, n_test={len(test)}"
                 )
         if self.log_dir is not None:
-            _log_config(os.fspath(self.log_dir), trials, scoring_name)
+            write_experiment(os.fspath(self.log_dir), trials, scoring_name)
         results = self._run(trials, folds, X, y, settings)
         self.folds_ = folds
         self.cv_results_ = _results_frame(trials, results, len(folds), greater)

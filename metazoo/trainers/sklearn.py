@@ -6,9 +6,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from metazoo.trainers.candidates import check_hyperparameters
 from metazoo.trainers.trial import (
     TrialSettings,
-    check_hyperparameters,
     check_settings,
     check_xy,
     fit_model,

@@ -12,27 +12,22 @@ learning rates work; scores stay on the original scale.
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
-from sklearn.model_selection import ParameterGrid
-from tensorboard.plugins.hparams import api as hp
 
 from metazoo import models
+from metazoo.callbacks.hparams import trial_hparams, write_trial
 from metazoo.metrics.forecast import get_scorer
 
-__all__ = ["TargetScaling", "Trial", "TrialSettings", "fit_model", "predict_model", "run_trial"]
+__all__ = ["TargetScaling", "TrialSettings", "fit_model", "predict_model", "run_trial"]
 
 MIN_TRAIN, MIN_TEST = 2, 1
 PREDICT_CHUNK = 1024
-_BUILD_ARGS = 3  # build_fn(input_shape, output_dim, seed, **params)
 
 
 @dataclass(frozen=True)
@@ -80,15 +75,6 @@ class TargetScaling:
 
     def inverse(self, y) -> np.ndarray:
         return np.asarray(y, dtype=np.float64) * self.scale + self.mean
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One candidate configuration: its label, its zoo name or build function, its params."""
-
-    candidate: str
-    spec: str | Callable
-    params: dict
 
 
 def build_model(spec, params: dict, input_shape, output_dim: int, seed: int) -> keras.Model:
@@ -174,14 +160,14 @@ def run_trial(spec, params, fold, train_idx, test_idx, X, y, settings: TrialSett
         score = float(scorer(y[test_idx], pred))
     else:  # training diverged: the trial ranks last instead of stopping the search
         warnings.warn(
-            f"Trial {_trial_hparams(spec, params)} diverged on fold {fold}: its forecasts are "
+            f"Trial {trial_hparams(spec, params)} diverged on fold {fold}: its forecasts are "
             "not finite, so it scores NaN. Lower the learning rate or rescale the data.",
             RuntimeWarning,
             stacklevel=2,
         )
         score = float("nan")
     if run_dir is not None:
-        _log_run(run_dir, _trial_hparams(spec, params), score, settings.epochs)
+        write_trial(run_dir, trial_hparams(spec, params), score, settings.epochs)
     return {
         "score": score,
         "fit_time": fit_time,
@@ -193,111 +179,6 @@ def run_trial(spec, params, fold, train_idx, test_idx, X, y, settings: TrialSett
 def _run_indexed(key, *args):
     """`run_trial` tagged with its `(trial, fold)` key, for results arriving out of order."""
     return key, run_trial(*args)
-
-
-def _hparam_value(value):
-    """A value the HParams plugin accepts: bool, int, float or str (tuples become strings)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    return value if isinstance(value, bool | int | float | str) else str(value)
-
-
-def _trial_hparams(spec, params) -> dict:
-    """The trial's hyperparameters for the HParams plugin, with its model under `model`."""
-    model = spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
-    return {"model": model, **{name: _hparam_value(value) for name, value in params.items()}}
-
-
-def _log_run(run_dir, hparams, score, step) -> None:
-    writer = tf.summary.create_file_writer(run_dir)
-    with writer.as_default():
-        hp.hparams(hparams)
-        tf.summary.scalar("cv_score", score, step=step)
-    writer.close()
-
-
-def _log_config(log_dir, trials, scoring_name) -> None:
-    """Write the HParams experiment: every hyperparameter's values and the metrics."""
-    values = {}
-    for trial in trials:
-        for name, value in _trial_hparams(trial.spec, trial.params).items():
-            values.setdefault(name, set()).add(value)
-    hparams = []
-    for name, domain in sorted(values.items()):
-        kinds = {type(v) for v in domain}
-        if kinds == {int, float}:
-            domain, kinds = {float(v) for v in domain}, {float}
-        hparams.append(hp.HParam(name, hp.Discrete(domain) if len(kinds) == 1 else None))
-    metrics = [
-        hp.Metric("cv_score", display_name=f"CV {scoring_name}"),
-        hp.Metric("epoch_loss", group="train", display_name="train loss"),
-    ]
-    writer = tf.summary.create_file_writer(log_dir)
-    with writer.as_default():
-        hp.hparams_config(hparams=hparams, metrics=metrics)
-    writer.close()
-
-
-def expand_candidates(candidates) -> list[Trial]:
-    """Trials of `{label: param_grid}` or `{label: (zoo_name_or_build_fn, param_grid)}`.
-
-    A label alone names a zoo model. Hyperparameter names are checked here, before training.
-
-    Raises:
-        ValueError: If there are no candidates, a zoo name or a hyperparameter is unknown.
-    """
-    if not isinstance(candidates, dict) or not candidates:
-        raise ValueError(
-            "candidates must be a non-empty dict {zoo_name: param_grid} or "
-            f"{{label: (build_fn, param_grid)}}. Received: candidates={candidates!r}"
-        )
-    trials = []
-    for label, value in candidates.items():
-        spec, grid = label, value
-        if (
-            isinstance(value, tuple)
-            and len(value) == 2
-            and (isinstance(value[0], str) or callable(value[0]))
-        ):
-            spec, grid = value
-        for params in ParameterGrid(grid):
-            check_hyperparameters(spec, params, label)
-            trials.append(Trial(str(label), spec, dict(params)))
-    return trials
-
-
-def check_hyperparameters(spec, params, label="model") -> None:
-    """Check that `spec` (a zoo name or a build function) takes every name in `params`.
-
-    Raises:
-        ValueError: If the zoo name is unknown or a hyperparameter is not taken.
-    """
-    valid = _valid_params(spec, label)
-    unknown = [] if valid is None else sorted(set(params) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"Unknown hyperparameters for candidate {label!r}; it takes {sorted(valid)}. "
-            f"Received: {unknown}"
-        )
-
-
-def _valid_params(spec, label) -> list[str] | None:
-    """Hyperparameter names `spec` takes, or None if it takes any (`**kwargs`)."""
-    if isinstance(spec, str):
-        if spec not in models.available():
-            raise ValueError(
-                f"Unknown zoo model for candidate {label!r}; available: {models.available()}, "
-                f"or give (build_fn, param_grid). Received: {spec!r}"
-            )
-        return list(models.hyperparameters(spec))
-    if not callable(spec):
-        raise ValueError(
-            f"A candidate is a zoo name or a build function. Received: {label!r}: {spec!r}"
-        )
-    parameters = list(inspect.signature(spec).parameters.values())
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
-    return [p.name for p in parameters[_BUILD_ARGS:]]
 
 
 def check_xy(X, y) -> tuple[np.ndarray, np.ndarray, int]:

@@ -159,7 +159,7 @@ def test_split_by_symbol_only_keeps_all_dates(windows, tasks):
 def test_split_errors(tasks):
     with pytest.raises(ValueError, match=r"Unknown test_symbols \['ZZZ'\]"):
         tasks.split(test_start="2020-03-02", test_symbols=["AAA", "ZZZ"])
-    with pytest.raises(ValueError, match="split needs test_start, test_symbols or both"):
+    with pytest.raises(ValueError, match="split needs test_start, held_out or both"):
         tasks.split()
     with pytest.raises(ValueError, match="No training tasks"):
         tasks.split(test_start="2020-01-02")

@@ -13,6 +13,8 @@ import pytest
 from metazoo import cli
 from metazoo.experiment.config import QUICK
 
+pytestmark = pytest.mark.slow  # a whole (quick) run of the experiment
+
 # Baselines that forecast each target (the others are skipped for it), and the naive strategy.
 BASELINES = {
     "return": ["zero", "historical_mean", "support_mean", "linear_lags", "buy_and_hold"],

@@ -117,9 +117,9 @@ def test_config_files_yaml_and_toml(tmp_path):
         ({"targets": ["price"]}, r"targets must be among .*Received unknown: \['price'\]"),
         ({"learners": ["mamll"]}, r"Received unknown: \['mamll'\]"),
         ({"models": ["resnet"]}, r"models must be among .*Received unknown: \['resnet'\]"),
-        ({"support_size": 0}, r"support_size must be an integer >= 1. Received: support_size=0"),
+        ({"support_size": 0}, r"support_size expected an integer >= 1. Received: support_size=0"),
         ({"var_alpha": 0.7}, r"var_alpha must be in \(0, 0.5\)"),
-        ({"cost_bps": -1.0}, r"cost_bps must be >= 0"),
+        ({"cost_bps": -1.0}, r"cost_bps expected a finite number >= 0"),
     ],
 )
 def test_bad_settings_are_refused_with_what_was_received(setting, message):

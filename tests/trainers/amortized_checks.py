@@ -14,7 +14,7 @@ import tensorflow as tf
 from metazoo import models
 from metazoo.data import MetaBatch
 from metazoo.data.synthetic import series_episodes
-from metazoo.trainers.reference import fit_pooled, scratch_predictions
+from tests.common import fit_pooled, scratch_predictions
 
 LOOKBACK = 2
 COEFFICIENTS = (-0.7, 0.7)

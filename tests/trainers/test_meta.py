@@ -13,7 +13,7 @@ from metazoo import models
 from metazoo.callbacks import InnerLearningRates
 from metazoo.data import ARTasks, MetaBatch
 from metazoo.trainers import ANIL, MAML, MetaSGD, Reptile
-from metazoo.trainers.reference import fit_pooled, predict_tasks, scratch_predictions
+from tests.common import fit_pooled, scratch_predictions
 
 SHAPE = (3, 1)
 TRAINERS = [MAML, MetaSGD, ANIL, Reptile]
@@ -219,7 +219,7 @@ def test_save_and_load_keep_the_meta_state(cls, tmp_path):
     assert json.dumps(loaded.get_config(), default=str) == json.dumps(
         learner.get_config(), default=str
     )
-    np.testing.assert_array_equal(predict_tasks(loaded, batch), predict_tasks(learner, batch))
+    np.testing.assert_array_equal(loaded.predict_tasks(batch), learner.predict_tasks(batch))
     if cls is MetaSGD:
         for a, b in zip(loaded.inner_lrs, learner.inner_lrs, strict=True):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -229,11 +229,11 @@ def test_save_and_load_keep_the_meta_state(cls, tmp_path):
 def test_predict_tasks_traces_once_and_sees_later_training():
     batch = _batch()
     learner = _trainer(MAML)
-    first = predict_tasks(learner, batch, steps=2)
-    np.testing.assert_array_equal(predict_tasks(learner, batch, steps=2), first)
+    first = learner.predict_tasks(batch, steps=2)
+    np.testing.assert_array_equal(learner.predict_tasks(batch, steps=2), first)
     assert learner._metazoo_predictors[2].experimental_get_tracing_count() == 1
     learner.fit(tf.data.Dataset.from_tensors(tuple(batch)), epochs=1, verbose=0)
-    assert not np.allclose(predict_tasks(learner, batch, steps=2), first)
+    assert not np.allclose(learner.predict_tasks(batch, steps=2), first)
     assert learner._metazoo_predictors[2].experimental_get_tracing_count() == 1
 
 
@@ -300,7 +300,7 @@ def test_inner_clip_norm_bounds_each_inner_step_and_keeps_adaptation_finite():
     assert keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(clipped)
     ).inner_clip_norm == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="inner_clip_norm must be > 0 or None"):
+    with pytest.raises(ValueError, match="inner_clip_norm expected a finite number > 0 or None"):
         MAML(models.build("mlp", SHAPE, 1), inner_clip_norm=0.0)
 
 
@@ -329,11 +329,11 @@ def test_backup_and_restore_resumes_to_the_same_weights(tmp_path):
 
 def test_bad_arguments_and_data():
     model = models.build("mlp", SHAPE, 1)
-    with pytest.raises(ValueError, match="inner_steps must be an integer >= 1"):
+    with pytest.raises(ValueError, match="inner_steps expected an integer >= 1"):
         MAML(model, inner_steps=0)
-    with pytest.raises(ValueError, match="inner_lr must be > 0"):
+    with pytest.raises(ValueError, match="inner_lr expected a finite number > 0"):
         MAML(model, inner_lr=0.0)
-    with pytest.raises(ValueError, match="task_parallel must be one of"):
+    with pytest.raises(ValueError, match="task_parallel expected one of"):
         MAML(model, task_parallel="threads")
     with pytest.raises(TypeError, match="built keras.Model"):
         MAML("mlp")
@@ -365,7 +365,7 @@ def test_maml_adapts_better_than_scratch_and_pooled_training_on_ar_tasks():
     def mse(pred):
         return float(np.mean((pred - test.query_y) ** 2))
 
-    adapted = mse(predict_tasks(maml, test))
+    adapted = mse(maml.predict_tasks(test))
     scratch = mse(scratch_predictions(build, test, steps=200))
     pool = mse(
         pooled.predict(test.query_x.reshape(-1, 2, 1), verbose=0).reshape(test.query_y.shape)

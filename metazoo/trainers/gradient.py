@@ -18,8 +18,16 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from metazoo.trainers.common import mean_loss, resolve_loss, update_loss_tracker
-from metazoo.trainers.episodic import EpisodicModel, check_episodes, replica_scale
+from metazoo.trainers.episodic import EpisodicModel, replica_scale
+from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
+from metazoo.validation import (
+    check_built_model,
+    check_choice,
+    check_count,
+    check_finite_array,
+    check_meta_batch_arrays,
+    check_positive,
+)
 
 PARALLEL = ("auto", "vectorized", "loop")
 _SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.Conv1D)
@@ -56,28 +64,14 @@ class GradientMetaLearner(EpisodicModel):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(model, keras.Model) or not model.built:
-            raise TypeError(f"model must be a built keras.Model. Received: {type(model).__name__}")
-        for name, value in (("inner_steps", inner_steps), ("eval_inner_steps", eval_inner_steps)):
-            if value is not None and (int(value) != value or value < 1):
-                raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value}")
-        if not inner_lr > 0:
-            raise ValueError(f"inner_lr must be > 0. Received: inner_lr={inner_lr}")
-        if task_parallel not in PARALLEL:
-            raise ValueError(
-                f"task_parallel must be one of {PARALLEL}. Received: {task_parallel!r}"
-            )
-        if inner_clip_norm is not None and not inner_clip_norm > 0:
-            raise ValueError(
-                f"inner_clip_norm must be > 0 or None. Received: inner_clip_norm={inner_clip_norm}"
-            )
-        self.inner_clip_norm = None if inner_clip_norm is None else float(inner_clip_norm)
-        self.model = model
-        self.inner_lr = float(inner_lr)
-        self.inner_steps = int(inner_steps)
-        self.eval_inner_steps = int(eval_inner_steps or inner_steps)
+        self.inner_clip_norm = check_positive("inner_clip_norm", inner_clip_norm, allow_none=True)
+        self.model = check_built_model("model", model)
+        self.inner_lr = check_positive("inner_lr", inner_lr)
+        self.inner_steps = check_count("inner_steps", inner_steps)
+        eval_inner_steps = check_count("eval_inner_steps", eval_inner_steps, allow_none=True)
+        self.eval_inner_steps = eval_inner_steps or self.inner_steps
         self.first_order = bool(first_order)
-        self.task_parallel = task_parallel
+        self.task_parallel = check_choice("task_parallel", task_parallel, PARALLEL)
         self.support_tracker = keras.metrics.Mean(name="support_loss")
         self.before_tracker = keras.metrics.Mean(name="query_loss_before")
         self.grad_norm_tracker = keras.metrics.Mean(name="meta_grad_norm")
@@ -168,8 +162,7 @@ class GradientMetaLearner(EpisodicModel):
             scaled = loss * replica_scale()
         return loss, results, tape.gradient(scaled, variables)
 
-    def train_step(self, data):
-        batch = self._episodes(data)
+    def meta_train_step(self, batch):
         # Forward: inner loops on the support sets, query losses of the fast weights.
         loss, results, gradients = self.meta_gradients(batch)
         # Outer update of the meta-parameters.
@@ -179,20 +172,13 @@ class GradientMetaLearner(EpisodicModel):
         logs = self._report(batch, loss, *results)
         return logs | {"meta_grad_norm": self.grad_norm_tracker.result()}
 
-    def test_step(self, data):
-        batch = self._episodes(data)
+    def meta_test_step(self, batch):
         weights = self.meta_parameters()
         after, *results = self.map_tasks(
             lambda task: self.task_losses(weights, task, self.eval_inner_steps, training=False),
             batch,
         )
         return self._report(batch, ops.mean(after), *results)
-
-    def _episodes(self, data) -> tuple:
-        """The meta-batch, after checking its structure and static shapes against the base
-        model (a wrong shape would otherwise fail deep in TensorFlow, or broadcast)."""
-        sample, target = tuple(self.model.input_shape[1:]), tuple(self.model.output_shape[1:])
-        return check_episodes(data, sample, target)
 
     def _report(self, batch, loss, support, before, query_pred):
         """Update the trackers and the compiled metrics (on adapted query predictions)."""
@@ -205,8 +191,8 @@ class GradientMetaLearner(EpisodicModel):
         logs = self.compute_metrics(None, ops.reshape(query_y, flat), ops.reshape(query_pred, flat))
         return {k: v for k, v in logs.items() if k != self.grad_norm_tracker.name}
 
-    def episode_target_shape(self) -> tuple:
-        return tuple(self.model.output_shape[1:])
+    def episode_shapes(self) -> tuple:
+        return tuple(self.model.input_shape[1:]), tuple(self.model.output_shape[1:])
 
     def call(self, x, training=False):
         """The base model with the meta-parameters (no adaptation)."""
@@ -224,9 +210,7 @@ class GradientMetaLearner(EpisodicModel):
         Returns:
             A new Keras model with the adapted weights, ready for `predict`.
         """
-        steps = self.eval_inner_steps if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
-            raise ValueError(f"steps must be an integer >= 0. Received: steps={steps!r}")
+        steps = self.eval_inner_steps if steps is None else check_count("steps", steps, 0)
         support_x, support_y = self._support(support_x, support_y)
         fast, _ = self.adapt_weights(self.meta_parameters(), support_x, support_y, steps, False)
         self._check_adapted(fast, support_x, support_y)
@@ -241,22 +225,14 @@ class GradientMetaLearner(EpisodicModel):
 
     def _support(self, support_x, support_y) -> tuple:
         """A support set as tensors, after checking shapes and values against the model."""
-        try:
-            x = np.asarray(support_x, dtype=self.compute_dtype)
-            y = np.asarray(support_y, dtype=self.compute_dtype)
-        except (TypeError, ValueError) as error:
-            raise ValueError(
-                "support_x and support_y must be numeric arrays. Received: "
-                f"{type(support_x).__name__} and {type(support_y).__name__}"
-            ) from error
-        sample, target = tuple(self.model.input_shape[1:]), tuple(self.model.output_shape[1:])
+        x = check_finite_array("support_x", support_x, self.compute_dtype)
+        y = check_finite_array("support_y", support_y, self.compute_dtype)
+        sample, target = self.episode_shapes()
         if x.shape[1:] != sample or y.shape[1:] != target or len(x) != len(y) or not len(x):
             raise ValueError(
-                "support_x and support_y need the same, non-zero number of samples, shaped "
+                "support_x and support_y expected the same, non-zero number of samples, shaped "
                 f"(n, *{sample}) and (n, *{target}). Received: {x.shape} and {y.shape}"
             )
-        if not (np.isfinite(x).all() and np.isfinite(y).all()):
-            raise ValueError("support_x and support_y must be finite. Received: NaN or infinity")
         return ops.convert_to_tensor(x), ops.convert_to_tensor(y)
 
     def _check_adapted(self, fast, support_x, support_y) -> None:
@@ -270,6 +246,41 @@ class GradientMetaLearner(EpisodicModel):
                 f"{float(tf.reduce_max(tf.abs(support_x))):.3g}, max |y| = "
                 f"{float(tf.reduce_max(tf.abs(support_y))):.3g}"
             )
+
+    def predict_tasks(self, batch, steps=None) -> np.ndarray:
+        """Query predictions after adapting to each task's support set.
+
+        Args:
+            batch: a `MetaBatch` (or 4-tuple) with a leading task axis.
+            steps: inner steps (default `eval_inner_steps`); 0 predicts without adapting.
+
+        Returns:
+            `(n_tasks, query_size, *output_shape)` NumPy predictions.
+        """
+        batch = check_meta_batch_arrays(batch)
+        steps = self.eval_inner_steps if steps is None else check_count("steps", steps, 0)
+        return ops.convert_to_numpy(self._adapted_predictor(steps)(batch))
+
+    def _adapted_predictor(self, steps):
+        """The compiled "adapt on each support set, predict each query set" function, made
+        once per number of steps and kept (so repeated calls do not retrace). It reads the
+        meta-parameters when called, so later training is seen."""
+        cache = self.__dict__.setdefault("_metazoo_predictors", {})
+        if steps not in cache:
+
+            @tf.function(reduce_retracing=True)
+            def run(parts):
+                weights = self.meta_parameters()
+
+                def per_task(task):
+                    support_x, support_y, query_x, _ = task
+                    fast, _ = self.adapt_weights(weights, support_x, support_y, steps, False)
+                    return self.forward(fast, query_x, training=False)
+
+                return self.map_tasks(per_task, parts)
+
+            cache[steps] = run
+        return cache[steps]
 
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):
