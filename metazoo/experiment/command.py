@@ -40,7 +40,7 @@ OPTIONS = {
     "support_size": (int, "samples each evaluation task adapts on (K)"),
     "query_size": (int, "query samples per meta-training episode"),
     "models": (str, "comma-separated zoo base networks (see metazoo.models.available())"),
-    "learners": (str, "comma-separated learners: " + ", ".join(LEARNER_KINDS)),
+    "learners": (str, "comma-separated learners, or all: " + ", ".join(LEARNER_KINDS)),
     "baselines": (str, "comma-separated baselines: " + ", ".join(BASELINE_KINDS)),
     "meta_batch_size": (int, "tasks per meta-batch"),
     "meta_steps": (int, "meta-training steps of each meta-learner"),

@@ -15,6 +15,12 @@ from metazoo.validation import check_count, check_positive, check_seed
 
 BASELINE_KINDS = ("zero", "historical_mean", "support_mean", "linear_lags", "har_rv", "garch11")
 LEARNER_KINDS = tuple(registry.available())  # every registered trainer, in its order
+# The default run's learners: what fits the default run in about 10 minutes on 2 cores over
+# the bundled universe. `learners="all"` adds `scratch` (a network trained per evaluation
+# task), `context_memory`, and the expert-weighting `prototypes` and `meta_averaging`
+# (an expert trained per training asset).
+EXPENSIVE_LEARNERS = ("scratch", "context_memory", "prototypes", "meta_averaging")
+DEFAULT_LEARNERS = tuple(k for k in LEARNER_KINDS if k not in EXPENSIVE_LEARNERS)
 
 
 @dataclass
@@ -59,7 +65,8 @@ class ExperimentConfig:
         support_size: samples each evaluation task adapts on (K).
         query_size: query samples per meta-training episode.
         models: zoo base networks; every learner is run on each.
-        learners: learner kinds (see `LEARNER_KINDS`): `pooled` (one network on every
+        learners: learner kinds (see `LEARNER_KINDS`; default `DEFAULT_LEARNERS`, `["all"]`
+            for every one): `pooled` (one network on every
             training window, no adaptation), `finetune` (the pooled network fine-tuned with
             `adapt_steps` gradient steps on the support set), `scratch` (a new network per
             task trained on its support set), `averaging` (`ModelAveraging`), the gradient
@@ -98,18 +105,18 @@ class ExperimentConfig:
     lookback: int = 20
     horizon: int = 1
     period: str = "Q"
-    history_years: float | None = 20.0
+    history_years: float | None = 10.0
     test_fraction: float = 0.3
     embargo: int = 5
     test_start: str | None = None
     test_end: str | None = None
-    folds: int = 5
+    folds: int = 3
     held_out: list[str] | None = None
     held_out_class: str | None = None
     support_size: int = 20
     query_size: int = 20
     models: list[str] = field(default_factory=lambda: ["mlp"])
-    learners: list[str] = field(default_factory=lambda: list(LEARNER_KINDS))
+    learners: list[str] = field(default_factory=lambda: list(DEFAULT_LEARNERS))
     baselines: list[str] = field(default_factory=lambda: list(BASELINE_KINDS))
     meta_batch_size: int = 16
     meta_steps: int = 600
@@ -180,6 +187,8 @@ def _check(config: ExperimentConfig) -> None:
             setattr(config, name, [part.strip() for part in value.split(",") if part.strip()])
         elif value is not None:
             setattr(config, name, list(value))
+    if config.learners == ["all"]:
+        config.learners = list(LEARNER_KINDS)
     for name in _POSITIVE_INTS:
         setattr(config, name, check_count(name, getattr(config, name)))
     for name, allowed in (
