@@ -289,14 +289,18 @@ def equity_chart(board: pd.DataFrame, strategies: pd.DataFrame, predictions, tar
     fig, axes = plt.subplots(len(sets), 1, figsize=(11, 3.6 * len(sets)), squeeze=False)
     for ax, name in zip(axes[:, 0], sets, strict=True):
         part = signal[signal["eval_set"] == name]
+        hold = part[part["model"] == "buy_and_hold"].sort_values("date")["net_return"]
         for model, style in styles.items():
             rows = part[part["model"] == model].sort_values("date")
             if not len(rows):
                 continue
-            equity = np.cumprod(1 + rows["net_return"].to_numpy())
+            returns = rows["net_return"].to_numpy()
             sharpe = board.loc[(board["model"] == model) & (board["eval_set"] == name), "sharpe"]
             label = f"{model} (Sharpe {sharpe.iloc[0]:.2f})" if len(sharpe) else model
-            ax.plot(pd.to_datetime(rows["date"]), equity, label=label, **style)
+            if model != "buy_and_hold" and len(hold) == len(returns):
+                if np.allclose(hold.to_numpy(), returns):  # a curve hidden under buy-and-hold
+                    label = label.replace(" (", " (= buy-and-hold, ")
+            ax.plot(pd.to_datetime(rows["date"]), np.cumprod(1 + returns), label=label, **style)
         ax.axhline(1.0, color="black", lw=0.5)
         ax.set_ylabel("equity (start = 1)")
         ax.set_xlabel("date")
