@@ -20,6 +20,17 @@ TABLE_COLUMNS = {
 }  # fmt: skip
 
 
+PLOTS_NOTE = (
+    "Plots: bars carry their value and a 95% interval: for `r2_oos` a percentile bootstrap "
+    "over the evaluation tasks (tasks drawn with replacement, the metric recomputed over "
+    "their query samples), for `sharpe` the interval of Lo (2002) from the daily net "
+    "returns. Equity curves show the three learners with the best held-out `sharpe`, the "
+    "baselines that take positions and `buy_and_hold`. Forecasts are shown on the held-out "
+    "task with the largest variance of daily returns, for the best learner, the best "
+    "meta-learner, the pooled network and the best baseline by held-out `mse`."
+)
+
+
 def write_run(result) -> None:
     """Write `results.csv`, `predictions.csv.gz`, `strategies.csv.gz`, `config.json` and
     `report.md` (with PNG plots) into `result.run_dir`, and `report.html`: the same report
@@ -79,6 +90,8 @@ def markdown(result, plots) -> str:
         "the long-short "
         "portfolio of normalized forecasts across the assets of each date. Baselines "
         "(`kind` baseline) and `buy_and_hold` stand beside every model.",
+        "",
+        PLOTS_NOTE,
     ]
     for target in c.targets:
         parts += ["", f"## Target: {target}", ""]

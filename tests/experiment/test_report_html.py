@@ -93,6 +93,8 @@ def test_every_leaderboard_row_is_a_table_row(run_dir):
     text = " ".join(page.text)
     for heading in re.findall(r"^#+ (.+)$", markdown, flags=re.M):
         assert heading in text
+    assert "a percentile bootstrap over the evaluation tasks" in markdown  # how bars are read
+    assert "a percentile bootstrap over the evaluation tasks" in text
 
 
 def test_markdown_to_html_escapes_text_and_refuses_missing_images(tmp_path):
