@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 
 from metazoo.experiment.environment import describe_machine
-
-R2_CLIP = -1.0
+from metazoo.experiment.html_report import write_html
 
 # Columns of the report's leaderboard tables, per target, in order (where present).
 TABLE_COLUMNS = {
@@ -21,9 +20,21 @@ TABLE_COLUMNS = {
 }  # fmt: skip
 
 
+PLOTS_NOTE = (
+    "Plots: bars carry their value and a 95% interval: for `r2_oos` a percentile bootstrap "
+    "over the evaluation tasks (tasks drawn with replacement, the metric recomputed over "
+    "their query samples), for `sharpe` the interval of Lo (2002) from the daily net "
+    "returns. Equity curves show the three learners with the best held-out `sharpe`, the "
+    "baselines that take positions and `buy_and_hold`. Forecasts are shown on the held-out "
+    "task with the largest variance of daily returns, for the best learner, the best "
+    "meta-learner, the pooled network and the best baseline by held-out `mse`."
+)
+
+
 def write_run(result) -> None:
     """Write `results.csv`, `predictions.csv.gz`, `strategies.csv.gz`, `config.json` and
-    `report.md` (with PNG plots) into `result.run_dir`."""
+    `report.md` (with PNG plots) into `result.run_dir`, and `report.html`: the same report
+    as one self-contained page."""
     run_dir = result.run_dir
     result.leaderboard.to_csv(run_dir / "results.csv", index=False)
     result.predictions.to_csv(run_dir / "predictions.csv.gz", index=False)
@@ -33,6 +44,7 @@ def write_run(result) -> None:
     for target in result.config.targets:
         plots[target] = _plots(result, target)
     (run_dir / "report.md").write_text(markdown(result, plots))
+    write_html(run_dir)
 
 
 def leaderboard_table(leaderboard: pd.DataFrame, target: str) -> pd.DataFrame:
@@ -90,6 +102,8 @@ def markdown(result, plots) -> str:
         "the long-short "
         "portfolio of normalized forecasts across the assets of each date. Baselines "
         "(`kind` baseline) and `buy_and_hold` stand beside every model.",
+        "",
+        PLOTS_NOTE,
     ]
     for target in c.targets:
         parts += ["", f"## Target: {target}", ""]
@@ -100,80 +114,35 @@ def markdown(result, plots) -> str:
 
 
 def _plots(result, target) -> list:
-    """Write the plots of one target; return `(title, file name)` pairs."""
+    """Write the plots of one target (see `metazoo.experiment.plots`); return
+    `(title, file name)` pairs."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from metazoo.experiment import plots
 
-    made = []
     board = result.leaderboard[result.leaderboard["target"] == target]
-    metric = "r2_oos" if "r2_oos" in board and board["r2_oos"].notna().any() else "mse"
-    sets = list(dict.fromkeys(board["eval_set"]))
-    height = 0.3 * board.groupby("eval_set").size().max() + 1.5
-    fig, axes = plt.subplots(1, len(sets), figsize=(6 * len(sets), height), squeeze=False)
-    for ax, name in zip(axes[0], sets, strict=True):
-        rows = board[(board["eval_set"] == name) & board[metric].notna()].sort_values(metric)
-        colors = ["tab:gray" if k != "learner" else "tab:blue" for k in rows["kind"]]
-        values = rows[metric].to_numpy()
-        if metric == "r2_oos":  # one poor model should not flatten the others' bars
-            values = np.maximum(values, R2_CLIP)
-        ax.barh(rows["model"], values, color=colors)
-        ax.axvline(0, color="black", linewidth=0.8)
-        clipped = " (bars cut at -1)" if metric == "r2_oos" and rows[metric].min() < R2_CLIP else ""
-        ax.set_title(f"{name}: {metric}{clipped}; gray: baselines", fontsize=9)
-    fig.tight_layout()
-    made.append(_save(fig, result.run_dir, f"leaderboard_{target}.png", "Leaderboard chart"))
-
+    predictions = result.predictions[result.predictions["target"] == target]
+    made = [
+        _save(plots.leaderboard_chart(board, predictions, target), result.run_dir,
+              f"leaderboard_{target}.png", "Leaderboard chart")
+    ]  # fmt: skip
     strategies = result.strategies
-    signal = strategies[(strategies["target"] == target) & (strategies["strategy"] == "signal")]
-    if len(signal):
-        fig, axes = plt.subplots(1, len(sets), figsize=(6 * len(sets), 4), squeeze=False)
-        for ax, name in zip(axes[0], sets, strict=True):
-            part = signal[signal["eval_set"] == name]
-            for model, rows in part.groupby("model", sort=True):
-                kind = board.loc[board["model"] == model, "kind"]
-                style = "--" if len(kind) and kind.iloc[0] != "learner" else "-"
-                equity = np.cumprod(1 + rows.sort_values("date")["net_return"].to_numpy())
-                ax.plot(np.sort(rows["date"].to_numpy()), equity, style, label=model, lw=1)
-            ax.set_title(f"{name}: equity of the sign strategy, net of costs")
-            ax.legend(fontsize=6, ncol=2)
-        fig.tight_layout()
-        made.append(_save(fig, result.run_dir, f"equity_{target}.png", "Equity curves"))
-
-    made.append(_forecast_plot(result, target, board, plt))
+    if len(strategies) and (strategies["target"] == target).any():
+        for chart, name, title in (
+            (plots.sharpe_chart, "sharpe", "Sharpe ratios"),
+            (plots.equity_chart, "equity", "Equity curves"),
+        ):
+            fig = chart(board, strategies, predictions, target)
+            made.append(_save(fig, result.run_dir, f"{name}_{target}.png", title))
+    fig = plots.forecast_chart(board, predictions, target)
+    made.append(_save(fig, result.run_dir, f"forecasts_{target}.png", "Forecasts against actuals"))
     return made
-
-
-def _forecast_plot(result, target, board, plt):
-    """Forecasts against actuals on one held-out task (the last one), for the best learner,
-    the pooled network and the first baseline."""
-    rows = result.predictions[
-        (result.predictions["target"] == target)
-        & (result.predictions["eval_set"] == "held_out_assets")
-    ]
-    task = sorted(rows["task"].unique())[-1]
-    rows = rows[rows["task"] == task]
-    learners = board[(board["kind"] == "learner") & (board["eval_set"] == "held_out_assets")]
-    best = learners.sort_values("mse")["model"].iloc[0]
-    chosen = [best, *[m for m in rows["model"].unique() if m.startswith("pooled:")][:1]]
-    chosen += [m for m in board.loc[board["kind"] == "baseline", "model"].unique()][:2]
-    fig, ax = plt.subplots(figsize=(9, 4))
-    truth = rows[rows["model"] == chosen[0]].sort_values("date")
-    ax.plot(truth["date"], truth["true_1"], color="black", lw=1, label="actual")
-    for model in dict.fromkeys(chosen):
-        part = rows[rows["model"] == model].sort_values("date")
-        ax.plot(part["date"], part["pred_1"], lw=1, label=model)
-    ax.set_title(f"{task} ({target}, day 1 ahead): forecasts against actuals")
-    ax.legend(fontsize=7)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return _save(fig, result.run_dir, f"forecasts_{target}.png", "Forecasts against actuals")
 
 
 def _save(fig, run_dir, name, title):
     import matplotlib.pyplot as plt
 
-    fig.savefig(run_dir / name, dpi=110)
+    fig.savefig(run_dir / name, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return (f"{title} ({name.split('_')[1].split('.')[0]})", name)
