@@ -24,33 +24,31 @@ import re
 import numpy as np
 import pandas as pd
 
+from metazoo.data import EVAL_SETS
+from metazoo.trainers import registry
+
 N_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 R2_CLIP = -1.0  # bars of R^2 oos below this are cut, so one poor model leaves the others legible
 TOP_LEARNERS = 3
 DAYS_PER_YEAR = 252
 VARIANCE_DISPLAY_FLOOR = 1e-6  # the scoring floor: a daily volatility of 0.1%
-# Learners that adapt by meta-learning (the others: pooled, finetune, scratch, averaging).
-META_KINDS = (
-    "maml",
-    "fomaml",
-    "reptile",
-    "meta_sgd",
-    "anil",
-    "context",
-    "context_memory",
-    "prototypes",
-    "meta_averaging",
-)
+HELD_OUT = EVAL_SETS[-1]
 LEARNER_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 BASELINE_COLORS = ("tab:gray", "tab:olive", "tab:cyan", "tab:pink", "darkgoldenrod", "slateblue")
 
 
 def held_out_set(eval_sets) -> str:
-    """The name of the held-out evaluation set among `eval_sets` (the last one if none says)."""
+    """The held-out evaluation set (`EVAL_SETS`' last) if `eval_sets` has it, else the last."""
     eval_sets = list(eval_sets)
-    named = [s for s in eval_sets if "held" in s]
-    return named[0] if named else eval_sets[-1]
+    return HELD_OUT if HELD_OUT in eval_sets else eval_sets[-1]
+
+
+def is_meta_learner(model: str) -> bool:
+    """Whether a leaderboard model (`kind:base`) adapts by meta-learning: a registered
+    trainer that trains on episodes."""
+    kind = model.split(":")[0]
+    return kind in registry.available() and registry.get(kind).trains_on == "episodes"
 
 
 def describe_set(predictions: pd.DataFrame, eval_set: str) -> str:
@@ -330,7 +328,7 @@ def forecast_models(board: pd.DataFrame) -> list:
     rows = board[(board["eval_set"] == held) & (board["model"] != "buy_and_hold")]
     rows = rows[rows["mse"].notna()].sort_values(["mse", "model"])
     learners = rows[rows["kind"] == "learner"]["model"].tolist()
-    meta = [m for m in learners if m.split(":")[0] in META_KINDS]
+    meta = [m for m in learners if is_meta_learner(m)]
     pooled = [m for m in learners if m.split(":")[0] == "pooled"]
     baselines = rows[rows["kind"] != "learner"]["model"].tolist()
     chosen = learners[:1] + meta[:1] + pooled[:1] + baselines[:1]

@@ -187,7 +187,7 @@ def test_forecast_chart_picks_the_loudest_held_out_quarter_and_a_meta_learner(re
     assert plots.stress_task(_predictions(result, target)) == ("CCC", "CCC@2015Q2")
     board = _board(result, target)
     models = plots.forecast_models(board)
-    assert any(m.split(":")[0] in plots.META_KINDS for m in models)
+    assert any(plots.is_meta_learner(m) for m in models)
     assert "pooled:mlp" in models and any(m in BASELINES for m in models)
     fig = plots.forecast_chart(board, _predictions(result, target), target)
     try:
