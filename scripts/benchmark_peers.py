@@ -400,7 +400,7 @@ class TorchLSTMLoop(TorchRunner):
                 if grads is None
                 else [a + b for a, b in zip(grads, task_grads, strict=True)]
             )
-            total += float(loss)
+            total += float(loss.detach())
         return total, dict(zip(names, grads, strict=True))
 
     def to_keras(self, grads):
