@@ -37,10 +37,13 @@ to round), cycling over 20 distinct meta-batches that are tensors before timing.
 Rates are medians over rounds with their min-max; ratios are medians of the per-round
 ratios (metazoo's rate over the peer's in the same round).
 
-The default (sinusoid, lstm, market; 5 rounds of 200 steps) took about 9 minutes on a
-loaded 2-core CPU, most of it tracing the LSTM steps and the LSTM rounds. ``--quick`` is a
-smoke test of tiny shapes (the correctness check and one round of 5 steps, no
-``torch.compile``) in well under a minute.
+The warm-up column counts the check too: for metazoo it traces two learners (the SGD one of
+the check and the timed Adam one). Run time is dominated by tracing the metazoo LSTM steps
+and by the LSTM rounds: ``--threads 1 --repeats 3 --steps 100`` took 22 minutes on a
+2-core CPU loaded by other work (load average 6-7; the two metazoo LSTM warm-ups alone
+took 410 s), ``--setups sinusoid`` 4 minutes. The default (5 rounds of 200 steps) takes
+longer. ``--quick`` is a smoke test of tiny shapes (the check and one round of 5 steps; no
+``fit`` rows, no ``torch.compile``): 1-3 minutes on that machine, half of it the LSTM.
 """
 
 from __future__ import annotations
