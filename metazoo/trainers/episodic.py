@@ -125,9 +125,8 @@ class EpisodicModel(keras.Model):
             tf.cond(finite, lambda: _then_true(step, batch), skip)
             return self._metric_logs()
         check = tf.debugging.Assert(finite, [NONFINITE_MARKER])
-        with tf.control_dependencies([check]):
-            batch = tuple(tf.identity(part) for part in batch)
-        return step(batch)
+        with tf.control_dependencies([check]):  # every op of the step waits for the check
+            return step(tuple(tf.identity(part) for part in batch))
 
     def _metric_logs(self) -> dict:
         """Every metric's current result, compiled metrics flattened (as Keras logs them)."""
