@@ -11,9 +11,10 @@ from metazoo.data.datasets import MISSING_POLICIES
 from metazoo.data.features import TARGETS
 from metazoo.data.tasks import EVAL_SETS  # noqa: F401  (the evaluation sets, for readers)
 from metazoo.trainers import registry
-from metazoo.validation import check_count, check_positive, check_seed
+from metazoo.validation import check_choice, check_count, check_positive, check_seed
 
 BASELINE_KINDS = ("zero", "historical_mean", "support_mean", "linear_lags", "har_rv", "garch11")
+PERIODS = ("Q", "M", "Y")  # calendar periods of a task: quarters, months, years
 LEARNER_KINDS = tuple(registry.available())  # every registered trainer, in its order
 # The default run's learners: what fits the default run in about 10 minutes on 2 cores over
 # the bundled universe. `learners="all"` adds `scratch` (a network trained per evaluation
@@ -217,6 +218,7 @@ def _check(config: ExperimentConfig) -> None:
         setattr(config, name, check_positive(name, getattr(config, name)))
     config.cost_bps = check_positive("cost_bps", config.cost_bps, allow_zero=True)
     config.embargo = check_count("embargo", config.embargo, minimum=0)
+    config.period = check_choice("period", config.period, PERIODS)
     config.history_years = check_positive("history_years", config.history_years, allow_none=True)
     config.test_fraction = check_positive("test_fraction", config.test_fraction)
     if not config.test_fraction < 1:

@@ -21,6 +21,7 @@ calendar; `metazoo.experiment.scoring` turns them into the leaderboard.
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -138,6 +139,13 @@ def evaluation_cutoffs(windows, config: ExperimentConfig):
     asset's evaluation period starts and its training labels must end before."""
     if config.test_start is not None:
         start = pd.Timestamp(config.test_start)
+        last = pd.Timestamp(windows.times.max())
+        if start > last:
+            raise ValueError(
+                f"test_start expected a date on or before the last forecast date "
+                f"{last:%Y-%m-%d}; the data ends on {pd.Timestamp(windows.label_end.max()):%Y-%m-%d}. "
+                f"Received: test_start={config.test_start!r}"
+            )
         return start, start
     cutoffs = mdata.chronological_cutoffs(
         windows, test_fraction=config.test_fraction, embargo=config.embargo
@@ -164,16 +172,32 @@ def run_experiment(
     import keras
     import tensorflow as tf
 
-    from metazoo.experiment import report, scoring
+    from metazoo.experiment import report
 
-    began = time.perf_counter()
     config = (config or ExperimentConfig()).validated()
     say = progress or (lambda line: None)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     frame = load_frame(config)
-    run_dir = _run_dir(config) if write else None
     folds = make_folds(frame, config)
+    run_dir = _run_dir(config) if write else None
+    try:
+        result = _run(config, frame, folds, run_dir, say)
+        if write:
+            report.write_run(result)
+            say(f"run folder: {run_dir}")
+    except BaseException:
+        if run_dir is not None:  # a failed run leaves no run folder behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return result
+
+
+def _run(config, frame, folds, run_dir, say) -> RunResult:
+    """Every fold of every target, scored."""
+    from metazoo.experiment import scoring
+
+    began = time.perf_counter()
     parts = []
     for target in config.targets:
         windows = mdata.make_windows(
@@ -196,13 +220,9 @@ def run_experiment(
         trailing_vol, on=["date", "symbol"], how="left"
     )
     leaderboard, strategies = scoring.score(predictions, config)
-    result = RunResult(
+    return RunResult(
         config, predictions, leaderboard, strategies, run_dir, time.perf_counter() - began
     )
-    if write:
-        report.write_run(result)
-        say(f"run folder: {run_dir}")
-    return result
 
 
 def _run_dir(config: ExperimentConfig) -> Path:

@@ -92,25 +92,29 @@ def mae(y_true, y_pred) -> float:
 
 
 def hit_rate(y_true, y_pred) -> float:
-    """Directional accuracy: the share of entries whose forecast has the target's sign.
+    """Directional accuracy: the share of called directions that were right.
 
-    Signs are taken in `{-1, 0, +1}` and an entry is a hit when they are equal. So a zero
-    forecast of a nonzero target is a miss (it calls no direction), a nonzero forecast of a
-    zero target is a miss (there was no move to call), and a zero forecast of a zero target
-    is a hit. Higher is better; 0.5 is a coin flip for symmetric targets.
+    Signs are taken in `{-1, 0, +1}`. An entry whose forecast is zero calls no direction and
+    is not counted; among the others, an entry is a hit when the signs are equal, so a
+    nonzero forecast of a zero target is a miss (there was no move to call). With no
+    direction called at all (a zero forecast everywhere) the hit rate is undefined: NaN.
+    Higher is better; 0.5 is a coin flip for symmetric targets.
 
     Args:
         y_true: Targets, any shape.
         y_pred: Forecasts of the same shape.
 
     Returns:
-        A float in `[0, 1]`.
+        A float in `[0, 1]`, or NaN when every forecast is zero.
 
     Raises:
         ValueError: If the shapes differ, the inputs are empty or not finite.
     """
     true, pred = _check_pair(y_true, y_pred)
-    return float(np.mean(np.sign(pred) == np.sign(true)))
+    called = pred != 0
+    if not called.any():
+        return float("nan")
+    return float(np.mean(np.sign(pred[called]) == np.sign(true[called])))
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

@@ -147,3 +147,19 @@ def test_a_users_single_asset_is_held_out_against_the_bundled_markets(tmp_path):
 def test_bad_protocol_settings_are_refused(setting, message):
     with pytest.raises(ValueError, match=message):
         ExperimentConfig(**setting).validated()
+
+
+def test_period_outside_its_choices_is_refused():
+    with pytest.raises(ValueError, match=r"period expected one of \('Q', 'M', 'Y'\). Received"):
+        ExperimentConfig(period="W").validated()
+
+
+def test_a_failed_run_says_why_and_leaves_no_run_folder(spans_file, tmp_path):
+    config = chronology_config(
+        spans_file, test_start="2030-01-01", output=str(tmp_path), run_name="late"
+    )
+    with pytest.raises(
+        ValueError, match=r"the data ends on 2020-05-18\. Received: test_start='2030-01-01'"
+    ):
+        run_experiment(config)
+    assert not (tmp_path / "late").exists()

@@ -23,21 +23,25 @@ def test_metrics_flatten_any_shape():
 
 
 def test_hit_rate_by_hand():
-    # signs: true (+, -, +, 0), pred (+, -, -, 0): hit, hit, miss, hit (both zero)
-    assert hit_rate(TRUE, PRED) == pytest.approx(0.75)
+    # signs: true (+, -, +, 0), pred (+, -, -, 0): hit, hit, miss, and no call (not counted)
+    assert hit_rate(TRUE, PRED) == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize(
     ("y_true", "y_pred", "expected"),
     [
-        ([1.0, -1.0], [0.0, 0.0], 0.0),  # a zero forecast calls no direction
+        ([1.0, -1.0, 2.0], [0.0, 0.0, 1.0], 1.0),  # a zero forecast calls no direction
         ([0.0, 0.0], [0.1, -0.1], 0.0),  # no move to call
-        ([0.0, 2.0], [0.0, 3.0], 1.0),  # zero for zero is a hit
+        ([0.0, 2.0], [0.0, 3.0], 1.0),  # only called directions count
         ([0.5, -0.5, 0.2, 0.1], [1.0, 1.0, 1.0, -1.0], 0.5),
     ],
 )
 def test_hit_rate_zero_rule(y_true, y_pred, expected):
     assert hit_rate(y_true, y_pred) == pytest.approx(expected)
+
+
+def test_hit_rate_of_a_forecast_that_calls_no_direction_is_undefined():
+    assert np.isnan(hit_rate([0.01, -0.02, 0.0], [0.0, 0.0, 0.0]))
 
 
 def test_ic_by_hand():
