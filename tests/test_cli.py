@@ -77,3 +77,20 @@ def test_ci_runs_the_readme_test_command_exactly():
     test_command = next(c for c in commands if "pytest" in c)
     assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
     assert any(c.endswith("metazoo run") for c in commands)
+
+
+def test_help_answers_without_loading_tensorflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, sys\n"
+        "from metazoo import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    cli.main(['--help'])\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

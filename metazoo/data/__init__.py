@@ -1,4 +1,9 @@
-"""Market data: bundled prices, loaders, causal features, windows, splits and tasks."""
+"""Market data: bundled prices, loaders, causal features, windows, splits and tasks.
+
+The splitters (`PurgedKFold`, `WalkForward`) load scikit-learn on first use.
+"""
+
+import importlib
 
 from metazoo.data.datasets import (
     ASSET_CLASSES,
@@ -25,7 +30,6 @@ from metazoo.data.folds import (
     cutoff_masks,
     split_at_cutoffs,
 )
-from metazoo.data.splits import PurgedKFold, WalkForward
 from metazoo.data.synthetic import ARTasks, RegimeSwitchingTasks, SinusoidTasks
 from metazoo.data.tasks import EVAL_SETS, EvaluationEpisodes, Task, TaskSet, TaskSplit
 from metazoo.data.windows import WindowScaler, WindowSet, make_windows
@@ -66,3 +70,12 @@ __all__ = [
     "pool_samples",
     "validate_prices",
 ]
+
+
+_LAZY = {"PurgedKFold": "splits", "WalkForward": "splits"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"metazoo.data.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'metazoo.data' has no attribute {name!r}")

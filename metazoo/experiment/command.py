@@ -121,9 +121,33 @@ def config_from_args(args) -> ExperimentConfig:
     return config.validated()
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its C++ start-up log on the terminal.
+
+    TensorFlow's native libraries write lines such as "Could not find cuda drivers" to
+    file descriptor 2 while they load, before any log level applies; they say nothing
+    about the run. Descriptor 2 is pointed at the null device for the import alone (a
+    failed import still raises, after it is restored), and `TF_CPP_MIN_LOG_LEVEL`
+    defaults to 3 so that TensorFlow's native log stays quiet; Python warnings and
+    errors are not affected. Set `TF_CPP_MIN_LOG_LEVEL=0` to see everything.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def run_command(args) -> None:
     """Run the experiment, printing progress, then the leaderboard."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow_quietly()
     from metazoo.experiment.report import leaderboard_table
     from metazoo.experiment.run import run_experiment
 

@@ -259,16 +259,21 @@ class GradientMetaLearner(EpisodicModel):
         """
         batch = check_meta_batch_arrays(batch)
         steps = self.eval_inner_steps if steps is None else check_count("steps", steps, 0)
-        return ops.convert_to_numpy(self._adapted_predictor(steps)(batch))
+        return ops.convert_to_numpy(self._adapted_predictor(steps, batch)(batch))
 
-    def _adapted_predictor(self, steps):
+    def _adapted_predictor(self, steps, batch):
         """The compiled "adapt on each support set, predict each query set" function, made
-        once per number of steps and kept (so repeated calls do not retrace). It reads the
-        meta-parameters when called, so later training is seen."""
+        once per number of steps and task count and kept. Its signature leaves the sample
+        axes free, so support and query sets of any length run without retracing. It reads
+        the meta-parameters when called, so later training is seen."""
+        signature = tuple(
+            tf.TensorSpec((part.shape[0], None, *part.shape[2:]), tf.float32) for part in batch
+        )
+        key = (steps, tuple((spec.shape[0], *spec.shape[2:]) for spec in signature))
         cache = self.__dict__.setdefault("_metazoo_predictors", {})
-        if steps not in cache:
+        if key not in cache:
 
-            @tf.function(reduce_retracing=True)
+            @tf.function(input_signature=[signature])
             def run(parts):
                 weights = self.meta_parameters()
 
@@ -279,8 +284,8 @@ class GradientMetaLearner(EpisodicModel):
 
                 return self.map_tasks(per_task, parts)
 
-            cache[steps] = run
-        return cache[steps]
+            cache[key] = run
+        return cache[key]
 
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):
