@@ -203,7 +203,7 @@ class Learner:
 def _predict_flat(model, batch: MetaBatch) -> np.ndarray:
     """A plain network's forecasts of every query sample (no adaptation)."""
     qx = np.asarray(batch.query_x)
-    flat = model.predict(qx.reshape(-1, *qx.shape[2:]), batch_size=1024, verbose=0)
+    flat = models.compiled_call(model, qx.reshape(-1, *qx.shape[2:]), batch_size=1024)
     return flat.reshape(*qx.shape[:2], -1)
 
 

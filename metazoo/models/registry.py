@@ -183,3 +183,40 @@ def body_and_head(model: keras.Model):
             f"type {type(head).__name__}"
         )
     return keras.Model(model.inputs, head.input, name=f"{model.name}_body"), head
+
+
+def compiled_call(model, inputs, free_axes: int = 1, batch_size: int | None = None):
+    """`model(inputs, training=False)` as NumPy, through one compiled function per model
+    and input layout, traced once.
+
+    Keras `predict` traces again for every new input length (the last, partial batch
+    included); forecasting evaluation sets of many lengths then retraces over and over.
+    Here the signature leaves the first `free_axes` axes of every input free, so one trace
+    serves every length.
+
+    Args:
+        model: a Keras model (or layer) to call.
+        inputs: an array, or a dict or tuple of arrays, as the model takes them.
+        free_axes: leading axes of each input whose size may vary (1: samples; 2: tasks
+            and samples, as meta-batches have).
+        batch_size: rows of the first axis per call (default all at once).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    arrays = tf.nest.map_structure(lambda a: np.asarray(a, dtype=np.float32), inputs)
+    signature = tf.nest.map_structure(
+        lambda a: tf.TensorSpec((None,) * free_axes + a.shape[free_axes:], tf.float32), arrays
+    )
+    key = (free_axes, repr(signature))
+    cache = model.__dict__.setdefault("_metazoo_compiled_calls", {})
+    if key not in cache:
+        cache[key] = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+    run = cache[key]
+    n = len(tf.nest.flatten(arrays)[0])
+    step = n if batch_size is None else max(1, int(batch_size))
+    parts = [
+        run(tf.nest.map_structure(lambda a, s=start: a[s : s + step], arrays))
+        for start in range(0, max(n, 1), step)
+    ]
+    return tf.nest.map_structure(lambda *p: np.concatenate([np.asarray(x) for x in p]), *parts)

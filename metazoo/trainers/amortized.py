@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras import ops
 
 from metazoo.data.episodes import MetaBatch
+from metazoo.models import compiled_call
 from metazoo.trainers.episodic import EpisodicModel, flatten_tasks, replica_scale
 from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
 from metazoo.validation import (
@@ -184,7 +185,7 @@ class AmortizedMetaLearner(EpisodicModel):
             )
         batch = self._check_numpy(batch)
         inputs = dict(zip(_INPUT_KEYS, batch[:3], strict=True))
-        return self.predict(inputs, batch_size=batch_size or batch.n_tasks, verbose=0)
+        return compiled_call(self, inputs, free_axes=2, batch_size=batch_size)
 
     def embed_tasks(self, batch):
         """Task embeddings `(n_tasks, dim)` (NumPy) from the support sets of a meta-batch."""

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from metazoo.models import compiled_call
 from metazoo.trainers.episodic import EpisodicModel, merge_tasks
 from metazoo.validation import (
     check_built_model,
@@ -136,10 +137,10 @@ class Pooled(PooledTraining, EpisodicModel):
                 f"steps expected None or 0: Pooled does not adapt. Received: {steps!r}"
             )
         query_x = check_meta_batch_arrays(batch)[2]
-        flat = self.model.predict(
+        flat = compiled_call(
+            self.model,
             query_x.reshape(-1, *query_x.shape[2:]),
             batch_size=check_count("batch_size", batch_size),
-            verbose=0,
         )
         return flat.reshape(*query_x.shape[:2], *flat.shape[1:])
 
