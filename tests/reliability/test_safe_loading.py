@@ -27,14 +27,17 @@ from metazoo.trainers import (
     MAML,
     ContextMetaLearner,
     ExpertPrototypes,
+    FineTuned,
     MetaLearnedAveraging,
     MetaSGD,
     ModelAveraging,
+    Pooled,
     Reptile,
+    Scratch,
 )
 
 SHAPE = (3, 1)
-ABSTRACT = {"GradientMetaLearner", "AmortizedMetaLearner"}
+ABSTRACT = {"GradientMetaLearner", "AmortizedMetaLearner", "AmortizedEnsemble", "EpisodicModel"}
 
 
 def _base(seed=0):
@@ -54,6 +57,9 @@ TRAINERS = {
     "ContextMetaLearner": lambda: ContextMetaLearner(_base(), embedding_units=4, sample_units=4),
     "ExpertPrototypes": lambda: ExpertPrototypes(_members(), embedding_units=4, sample_units=4),
     "MetaLearnedAveraging": lambda: MetaLearnedAveraging(_members(), hidden_units=(4,)),
+    "Pooled": lambda: Pooled(_base()),
+    "FineTuned": lambda: FineTuned(_base(), inner_lr=0.1),
+    "Scratch": lambda: Scratch(_base(), fit_steps=3),
 }
 
 
