@@ -139,7 +139,8 @@ class ExperimentConfig:
         """A checked copy, with the quick preset applied where `quick` is set."""
         config = dataclasses.replace(self)
         if config.quick:
-            for name, value in QUICK.items():
+            preset = QUICK if config.data is None else QUICK_WITH_DATA
+            for name, value in preset.items():
                 if getattr(config, name) == getattr(DEFAULTS, name):
                     setattr(config, name, value)
         _check(config)
@@ -163,6 +164,15 @@ QUICK = {
     "pooled_epochs": 2,
     "scratch_steps": 30,
     "learners": ["pooled", "finetune", "scratch", "averaging", "maml", "reptile", "context"],
+}
+
+# With a user's `data`, `quick` reduces sizes only: the user's assets stay the run's, each
+# over its last three years.
+QUICK_WITH_DATA = {
+    **{
+        k: v for k, v in QUICK.items() if k not in ("symbols", "held_out", "test_start", "test_end")
+    },
+    "history_years": 3.0,
 }
 
 _LISTS = ("symbols", "targets", "held_out", "models", "learners", "baselines")

@@ -163,3 +163,31 @@ def test_a_failed_run_says_why_and_leaves_no_run_folder(spans_file, tmp_path):
     ):
         run_experiment(config)
     assert not (tmp_path / "late").exists()
+
+
+@pytest.mark.slow
+def test_quick_run_on_a_users_yahoo_file_holds_out_that_asset(tmp_path):
+    prices = make_prices(800, symbols=("X",), seed=7, start="2015-01-01")
+    yahoo = pd.DataFrame(
+        {
+            "Date": prices["date"].dt.strftime("%Y-%m-%d"),
+            "Open": prices["open"],
+            "High": prices["high"],
+            "Low": prices["low"],
+            "Close": prices["close"],
+            "Adj Close": prices["close"] * 0.98,
+            "Volume": prices["volume"],
+        }
+    )
+    path = tmp_path / "acme.csv"
+    yahoo.to_csv(path, index=False)
+    config = ExperimentConfig(
+        data=str(path), quick=True, targets=["return"], learners=["pooled"], baselines=["zero"]
+    )
+    with pytest.warns(UserWarning, match="adjusted close"):
+        result = run_experiment(config, write=False)
+    p = result.predictions
+    assert result.config.symbols is None and result.config.test_start is None
+    assert set(p["fold"]) == {"acme"}
+    assert set(p.loc[p["eval_set"] == "held_out_assets", "symbol"]) == {"acme"}
+    assert len(set(p.loc[p["eval_set"] == "later_periods", "symbol"])) >= 20
