@@ -102,7 +102,7 @@ def load_frame(config: ExperimentConfig) -> pd.DataFrame:
     return frame
 
 
-def asset_classes(frame: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
+def asset_classes(frame: pd.DataFrame) -> pd.DataFrame:
     """Symbol -> asset class of the run's symbols (`other` where the data do not say)."""
     table = mdata.universe()["asset_class"]
     symbols = sorted(frame["symbol"].unique())
@@ -113,7 +113,7 @@ def asset_classes(frame: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame
 def make_folds(frame: pd.DataFrame, config: ExperimentConfig) -> list:
     """The run's `AssetFold`s: `held_out` or `held_out_class` as one fold, or `folds`
     groups stratified by asset class (a symbol of the user's data held out in each)."""
-    classes = asset_classes(frame, config)
+    classes = asset_classes(frame)
     symbols = tuple(classes["symbol"])
     if config.held_out:
         test = tuple(sorted(config.held_out))
