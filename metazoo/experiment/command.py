@@ -17,12 +17,17 @@ from metazoo.experiment.config import (
     load_config,
 )
 
-# option: (type, help); every field of ExperimentConfig but `quick` has a flag.
+# option: (type, help); every field of ExperimentConfig but the switches `quick`,
+# `with_bundled` and `validation` has a flag.
 OPTIONS = {
     "data": (str, "CSV file of prices, long or wide (default: the bundled markets)"),
     "missing": (str, "missing values in --data: raise, drop or ffill"),
     "symbols": (str, "comma-separated symbols to use (default: all)"),
-    "targets": (str, "comma-separated targets: return, variance, direction"),
+    "targets": (
+        str,
+        "comma-separated targets: return, direction, variance, variance:h (mean daily "
+        "variance over h days)",
+    ),
     "lookback": (int, "days of features per input window"),
     "horizon": (int, "trading days ahead to forecast"),
     "period": (str, "calendar period of a task: Q, M or Y"),
@@ -53,6 +58,14 @@ OPTIONS = {
     "learning_rate": (float, "Adam learning rate of outer and pooled training"),
     "cost_bps": (float, "transaction cost per unit of turnover, in basis points"),
     "var_alpha": (float, "Value-at-Risk tail probability"),
+    "variance_models": (str, "comma-separated base networks of the variance section"),
+    "variance_features": (str, "comma-separated features of the variance section"),
+    "variance_inner_lr": (float, "inner-loop learning rate of the variance section"),
+    "variance_inner_steps": (int, "inner steps in meta-training, variance section"),
+    "variance_adapt_steps": (int, "adaptation steps of the variance section"),
+    "variance_meta_steps": (int, "meta-training steps of the variance section"),
+    "variance_pooled_epochs": (int, "pooled-network epochs of the variance section"),
+    "variance_learning_rate": (float, "outer and pooled Adam learning rate, variance section"),
     "seed": (int, "random seed; the same seed gives the same numbers"),
     "output": (str, "folder that receives the run folder"),
     "run_name": (str, "name of the run folder (default: date and time)"),
@@ -87,6 +100,13 @@ def add_run_parser(commands) -> argparse.ArgumentParser:
         default=None,
         help="add the bundled markets to --data and hold out the assets of --data",
     )
+    run.add_argument(
+        "--validation",
+        action="store_true",
+        default=None,
+        help="score on validation periods only: each asset's evaluation period and the "
+        "embargo before it are removed first (for choosing hyperparameters)",
+    )
     return run
 
 
@@ -113,7 +133,7 @@ def add_options(parser, names, defaults=None) -> None:
 
 def config_from_args(args) -> ExperimentConfig:
     config = load_config(args.config) if args.config else ExperimentConfig()
-    names = (*OPTIONS, "with_bundled")
+    names = (*OPTIONS, "with_bundled", "validation")
     flags = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     config = dataclasses.replace(config, **flags)
     if args.quick:

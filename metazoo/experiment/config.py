@@ -8,12 +8,22 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from metazoo.data.datasets import MISSING_POLICIES
-from metazoo.data.features import TARGETS
 from metazoo.data.tasks import EVAL_SETS  # noqa: F401  (the evaluation sets, for readers)
+from metazoo.experiment.targets import KINDS, parse_token
 from metazoo.trainers import registry
 from metazoo.validation import check_choice, check_count, check_positive, check_seed
 
-BASELINE_KINDS = ("zero", "historical_mean", "support_mean", "linear_lags", "har_rv", "garch11")
+BASELINE_KINDS = (
+    "zero",
+    "historical_mean",
+    "support_mean",
+    "linear_lags",
+    "har_rv",
+    "har_log",
+    "garch11",
+)
+# The HAR components (`metazoo.models.HAR_FEATURES`), the default variance features.
+HAR_FEATURES = ("log_rv:1", "log_rv:5", "log_rv:22")
 PERIODS = ("Q", "M", "Y")  # calendar periods of a task: quarters, months, years
 LEARNER_KINDS = tuple(registry.available())  # every registered trainer, in its order
 # The default run's learners: what fits the default run in about 10 minutes on 2 cores over
@@ -44,9 +54,10 @@ class ExperimentConfig:
         with_bundled: add the bundled markets to `data`, and hold out the assets of `data`
             (the one fold of the run). A `data` file of one asset implies it.
         symbols: symbols to use (default all).
-        targets: what to forecast, any of `return`, `variance`, `direction`.
+        targets: what to forecast: `return`, `direction`, `variance` or `variance:h` (the
+            mean daily variance over the next `h` days; see `metazoo.experiment.targets`).
         lookback: days of features per window.
-        horizon: trading days ahead.
+        horizon: trading days ahead (of tokens without their own horizon).
         period: calendar period of a task (`Q`, `M` or `Y`).
         history_years: years of each asset's history used, counted back from its last
             date (None for all); bounds the size of a run on long histories.
@@ -92,6 +103,19 @@ class ExperimentConfig:
         learning_rate: Adam learning rate of every outer and pooled optimizer.
         cost_bps: transaction cost per unit of turnover, in basis points.
         var_alpha: Value-at-Risk level for the risk application (e.g. 0.01).
+        variance_models: base networks of the variance section (`har`, `harnet`, ...);
+            each head starts at the log-HAR fit of the fold's training windows.
+        variance_features: features of the variance section (scale-free ones, read on the
+            window's last day).
+        variance_inner_lr: `inner_lr` of the variance section.
+        variance_inner_steps: `inner_steps` of the variance section.
+        variance_adapt_steps: `adapt_steps` of the variance section.
+        variance_meta_steps: `meta_steps` of the variance section.
+        variance_pooled_epochs: `pooled_epochs` of the variance section.
+        variance_learning_rate: `learning_rate` of the variance section.
+        validation: run the protocol on validation periods only: every asset's evaluation
+            period and the embargo before it are removed from the data first, and the same
+            protocol runs on what is left (hyperparameters are chosen on these runs).
         seed: the random seed of everything.
         output: folder that receives the run folder.
         run_name: name of the run folder (default: the date and time of the run).
@@ -102,7 +126,7 @@ class ExperimentConfig:
     missing: str = "raise"
     with_bundled: bool = False
     symbols: list[str] | None = None
-    targets: list[str] = field(default_factory=lambda: ["return", "variance"])
+    targets: list[str] = field(default_factory=lambda: ["return", "variance", "variance:5"])
     lookback: int = 20
     horizon: int = 1
     period: str = "Q"
@@ -130,6 +154,15 @@ class ExperimentConfig:
     learning_rate: float = 1e-3
     cost_bps: float = 5.0
     var_alpha: float = 0.01
+    variance_models: list[str] = field(default_factory=lambda: ["har"])
+    variance_features: list[str] = field(default_factory=lambda: list(HAR_FEATURES))
+    variance_inner_lr: float = 0.02
+    variance_inner_steps: int = 1
+    variance_adapt_steps: int = 1
+    variance_meta_steps: int = 300
+    variance_pooled_epochs: int = 10
+    variance_learning_rate: float = 1e-3
+    validation: bool = False
     seed: int = 0
     output: str = "metazoo_runs"
     run_name: str | None = None
@@ -175,7 +208,16 @@ QUICK_WITH_DATA = {
     "history_years": 3.0,
 }
 
-_LISTS = ("symbols", "targets", "held_out", "models", "learners", "baselines")
+_LISTS = (
+    "symbols",
+    "targets",
+    "held_out",
+    "models",
+    "learners",
+    "baselines",
+    "variance_models",
+    "variance_features",
+)
 _POSITIVE_INTS = (
     "lookback",
     "horizon",
@@ -188,6 +230,10 @@ _POSITIVE_INTS = (
     "pooled_epochs",
     "scratch_steps",
     "folds",
+    "variance_inner_steps",
+    "variance_adapt_steps",
+    "variance_meta_steps",
+    "variance_pooled_epochs",
 )
 
 
@@ -202,8 +248,11 @@ def _check(config: ExperimentConfig) -> None:
         config.learners = list(LEARNER_KINDS)
     for name in _POSITIVE_INTS:
         setattr(config, name, check_count(name, getattr(config, name)))
+    for token in config.targets:
+        parse_token(token)
+    if len(set(config.targets)) != len(config.targets):
+        raise ValueError(f"targets expected distinct tokens. Received: {config.targets}")
     for name, allowed in (
-        ("targets", TARGETS),
         ("learners", LEARNER_KINDS),
         ("baselines", BASELINE_KINDS),
     ):
@@ -211,20 +260,27 @@ def _check(config: ExperimentConfig) -> None:
         if unknown:
             raise ValueError(f"{name} must be among {allowed}. Received unknown: {unknown}")
     if not config.targets:
-        raise ValueError(f"targets must name at least one of {TARGETS}. Received: []")
+        raise ValueError(f"targets must name at least one of {KINDS}. Received: []")
+    if not config.variance_models:
+        raise ValueError("variance_models must name at least one base network. Received: []")
+    if not config.variance_features:
+        raise ValueError("variance_features must name at least one feature. Received: []")
+    if not isinstance(config.validation, bool):
+        raise TypeError(f"validation expected True or False. Received: {config.validation!r}")
     if not config.models:
         raise ValueError("models must name at least one zoo model. Received: []")
     from metazoo.models import available  # TensorFlow loads only when a run is configured
 
-    unknown = [m for m in config.models if m not in available()]
-    if unknown:
-        raise ValueError(f"models must be among {available()}. Received unknown: {unknown}")
+    for name in ("models", "variance_models"):
+        unknown = [m for m in getattr(config, name) if m not in available()]
+        if unknown:
+            raise ValueError(f"{name} must be among {available()}. Received unknown: {unknown}")
     if config.missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}. Received: {config.missing!r}")
     config.inner_clip_norm = check_positive(
         "inner_clip_norm", config.inner_clip_norm, allow_none=True
     )
-    for name in ("inner_lr", "learning_rate"):
+    for name in ("inner_lr", "learning_rate", "variance_inner_lr", "variance_learning_rate"):
         setattr(config, name, check_positive(name, getattr(config, name)))
     config.cost_bps = check_positive("cost_bps", config.cost_bps, allow_zero=True)
     config.embargo = check_count("embargo", config.embargo, minimum=0)

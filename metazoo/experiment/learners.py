@@ -2,8 +2,16 @@
 from the run's settings, trained on the fold's training data, then asked to forecast the
 query samples of evaluation episodes after seeing their support samples.
 
-Every learner works in the scaled units of the fold's `WindowScaler`; the protocol maps
-forecasts back to the data's units before scoring.
+Every learner works in the scaled units of the fold's `WindowScaler` (and, for variance
+targets, outputs a log variance trained with `QLIKE(log_pred=True)`); the protocol maps
+forecasts back to the data's units before scoring (see `metazoo.experiment.targets`).
+
+For variance targets every network (each learner's base, the pooled network, the experts
+and ensemble members) starts with its head at the log-HAR fit of the fold's training
+windows (`log_har_fit`): OLS of the log target on the scaled features the head reads, its
+intercept raised by Duan's smearing factor of the residuals, so that `exp(output)` of an
+untrained network is the log-HAR forecast of the *mean* variance, the quantity QLIKE
+targets. A harnet's correction starts at zero, so it starts as that HAR too.
 """
 
 from __future__ import annotations
@@ -17,11 +25,14 @@ import numpy as np
 from metazoo import models
 from metazoo.callbacks import TaskEmbeddingProjector
 from metazoo.data import EvaluationEpisodes, MetaBatch, TaskSet, WindowSet
+from metazoo.data import variance as mvariance
+from metazoo.models.registry import HEAD_PREFIX
 from metazoo.trainers import AmortizedMetaLearner, GradientMetaLearner, Pooled, registry
 from metazoo.trainers.pooled import PooledTraining, copy_model
 
 TASK_CHUNK = 16  # evaluation tasks per compiled call (bounds tracing of unrolled task loops)
 AMORTIZED_CHUNK = 64  # amortized learners read 64 tasks per forward pass
+HAR_HEADS = ("har", "harnet", "linear")  # bases whose head reads the last day's features
 
 
 def chunked(function, batch: MetaBatch, size: int = TASK_CHUNK) -> np.ndarray:
@@ -60,20 +71,50 @@ def trainer_settings(config) -> dict:
     }
 
 
+def log_har_fit(windows: WindowSet) -> tuple[np.ndarray, np.ndarray]:
+    """`(intercept (n_targets,), coef (n_targets, n_features))` of the log-HAR regression:
+    OLS of the log target (raised to `MIN_VARIANCE`) on the last row of each window's
+    features, the intercept raised by the log of Duan's smearing factor of the residuals
+    (so `exp` of the fit estimates the mean variance, not the median)."""
+    x = np.asarray(windows.X[:, -1], dtype=np.float64)
+    log_y = mvariance.log_variance(np.asarray(windows.y, dtype=np.float64))
+    design = np.column_stack([np.ones(len(x)), x])
+    solution, *_ = np.linalg.lstsq(design, log_y, rcond=None)
+    residuals = log_y - design @ solution
+    smearing = np.log(np.mean(np.exp(residuals), axis=0))
+    return solution[0] + smearing, solution[1:].T
+
+
 class Networks:
     """The networks learners of one base share within a fold: how to build a fresh one, the
     pooled network (trained once on every training window, for `pooled` and `finetune`)
-    and the experts (one per training asset and one on all, for the ensembles)."""
+    and the experts (one per training asset and one on all, for the ensembles).
 
-    def __init__(self, base, config, input_shape, output_dim):
-        self.base, self.config = base, config
+    With a `spec` of a variance target, networks train with its loss and start with their
+    head at the log-HAR fit of the training windows (`prepare` computes it)."""
+
+    def __init__(self, base, config, input_shape, output_dim, spec=None):
+        self.base, self.config, self.spec = base, config, spec
         self.input_shape, self.output_dim = tuple(input_shape), int(output_dim)
         self.pooled = None
         self.experts = None
+        self.har_fit = None
+
+    def loss(self):
+        return "mse" if self.spec is None else self.spec.loss()
+
+    def prepare(self, data: TrainingData) -> None:
+        """Fit the log-HAR head start on the fold's training windows (once)."""
+        if self.har_fit is None and self.spec is not None and self.spec.log_output:
+            self.har_fit = log_har_fit(data.windows)
 
     def build(self, seed=None, name=None) -> keras.Model:
         seed = self.config.seed if seed is None else seed
-        return models.build(name or self.base, self.input_shape, self.output_dim, seed=seed)
+        name = name or self.base
+        model = models.build(name, self.input_shape, self.output_dim, seed=seed)
+        if self.har_fit is not None:
+            start_at_har(model, *self.har_fit, slopes=name in HAR_HEADS)
+        return model
 
     def optimizer(self):
         return keras.optimizers.Adam(self.config.learning_rate)
@@ -82,7 +123,7 @@ class Networks:
         """The network trained on every training window (no adaptation), trained once."""
         if self.pooled is None:
             pooled = Pooled(self.build())
-            pooled.compile(optimizer=self.optimizer(), loss="mse")
+            pooled.compile(optimizer=self.optimizer(), loss=self.loss())
             pooled.fit(
                 data.windows.X,
                 data.windows.y,
@@ -103,7 +144,7 @@ class Networks:
             self.experts = []
             for index, part in enumerate(parts):
                 model = self.build(c.seed + index)
-                model.compile(optimizer=self.optimizer(), loss="mse")
+                model.compile(optimizer=self.optimizer(), loss=self.loss())
                 model.fit(part.X, part.y, epochs=c.pooled_epochs, batch_size=256, verbose=0)
                 self.experts.append(model)
         return [copy_model(model) for model in self.experts]
@@ -136,11 +177,12 @@ class Learner:
     def fit(self, data: TrainingData, log_dir=None) -> None:
         spec, nets, c = self.spec, self.networks, self.config
         settings = trainer_settings(c)
+        nets.prepare(data)
         if issubclass(spec.cls, PooledTraining):  # trained once, as the pooled network
             self.saved = nets.pooled is None
             network = nets.pooled_network(data, self.callbacks(log_dir))
             self.model = spec.create(network, **settings)
-            self.model.compile(optimizer=nets.optimizer(), loss="mse")
+            self.model.compile(optimizer=nets.optimizer(), loss=nets.loss())
             return
         source = {
             "base": nets.build,
@@ -148,7 +190,7 @@ class Learner:
             "members": nets.members,
         }[spec.needs]()
         self.model = spec.create(source, **settings)
-        self.model.compile(optimizer=nets.optimizer(), loss="mse")
+        self.model.compile(optimizer=nets.optimizer(), loss=nets.loss())
         if spec.trains_on == "nothing":
             self.saved = False
         elif spec.trains_on == "windows":
@@ -207,14 +249,31 @@ def _predict_flat(model, batch: MetaBatch) -> np.ndarray:
     return flat.reshape(*qx.shape[:2], -1)
 
 
-def make_learners(config, input_shape, output_dim) -> list[Learner]:
+def start_at_har(model: keras.Model, intercept, coef, slopes=True) -> keras.Model:
+    """Set `model`'s head to the log-HAR fit `(intercept, coef)`.
+
+    With `slopes` (a head that reads the features of the window's last day, as in `har`,
+    `harnet` and `linear` on a one-day window) the whole head; otherwise its bias only: the
+    fit at the features' training mean (zero, as they are standardized), so that every
+    network starts at the mean log-HAR level.
+    """
+    head = model.get_layer(HEAD_PREFIX)
+    kernel, bias = head.get_weights()
+    if slopes and kernel.shape == np.asarray(coef).T.shape:
+        return models.set_har_coefficients(model, intercept, coef)
+    head.set_weights([kernel, np.asarray(intercept, dtype=bias.dtype).reshape(bias.shape)])
+    return model
+
+
+def make_learners(config, input_shape, output_dim, spec=None) -> list[Learner]:
     """Every learner of the config, for every base model, in the registry's order (asking
-    for `finetune` brings `pooled`, whose network it fine-tunes)."""
+    for `finetune` brings `pooled`, whose network it fine-tunes); `spec` is the target's
+    `TargetSpec` (its loss and head start; None for mean squared error)."""
     wanted = set(config.learners)
     if "finetune" in wanted:
         wanted.add("pooled")
     learners = []
     for base in config.models:
-        networks = Networks(base, config, input_shape, output_dim)
+        networks = Networks(base, config, input_shape, output_dim, spec)
         learners += [Learner(kind, networks) for kind in registry.available() if kind in wanted]
     return learners

@@ -353,7 +353,7 @@ def forecast_chart(board: pd.DataFrame, predictions: pd.DataFrame, target: str):
     models = forecast_models(board)
     fig, ax = plt.subplots(figsize=(11, 4))
     truth = rows[rows["model"] == models[0]].sort_values("date")
-    log = target == "variance"
+    log = target.split(":")[0] == "variance"
 
     def shown(values):
         values = np.asarray(values, dtype=np.float64)

@@ -50,7 +50,7 @@ def write_run(result) -> None:
 def leaderboard_table(leaderboard: pd.DataFrame, target: str) -> pd.DataFrame:
     """The leaderboard of one target as a display table (evaluation set, model, metrics)."""
     rows = leaderboard[leaderboard["target"] == target]
-    columns = [c for c in TABLE_COLUMNS[target] if c in rows and rows[c].notna().any()]
+    columns = [c for c in TABLE_COLUMNS[target.split(":")[0]] if c in rows and rows[c].notna().any()]
     return rows[["eval_set", "model", "kind", *columns]].reset_index(drop=True)
 
 

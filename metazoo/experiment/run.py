@@ -15,12 +15,22 @@ For each target and each fold (a group of held-out assets):
    adapt on (fine-tuning, meta-learned adaptation, a from-scratch fit, the support mean)
    and is forecast on the rest, after a purge gap of `horizon - 1` samples.
 
+Each target token has its own windows, horizon, loss and units (see
+`metazoo.experiment.targets`): the purge gap and the training-label embargo follow the
+target's own horizon (a `variance:5` label ends 5 days after its forecast date). Variance
+learners train with QLIKE on log-variance outputs and forecast `exp(output)`.
+
+With `validation`, every asset's evaluation period (of any target) and the embargo before
+it are removed from the data first, and the same protocol runs on what is left: its
+"held-out" scores are on validation periods, and hyperparameters are chosen on them.
+
 Forecasts of every learner and baseline go back to the data's units and onto the
 calendar; `metazoo.experiment.scoring` turns them into the leaderboard.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 import warnings
@@ -34,6 +44,7 @@ import pandas as pd
 from metazoo import data as mdata
 from metazoo.experiment.config import ExperimentConfig
 from metazoo.experiment.learners import TrainingData, make_learners
+from metazoo.experiment.targets import section_config, target_spec
 
 VALID_FRACTION = 0.2  # last share of the training dates that averaging weights are fitted on
 
@@ -153,6 +164,35 @@ def evaluation_cutoffs(windows, config: ExperimentConfig):
     return cutoffs["eval_start"], cutoffs["label_cutoff"]
 
 
+def target_windows(frame: pd.DataFrame, spec) -> mdata.WindowSet:
+    """The windows of one target (its features, lookback, horizon and data target)."""
+    return mdata.make_windows(
+        frame,
+        lookback=spec.lookback,
+        horizon=spec.horizon,
+        features=None if spec.features is None else list(spec.features),
+        target=spec.data_target,
+        cumulative=spec.cumulative,
+    )
+
+
+def validation_frame(frame: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
+    """The price rows a validation run may read: of each asset, those before the earliest
+    training-label cutoff of any target (its evaluation period and the embargo before it
+    removed)."""
+    cut = None
+    for token in config.targets:
+        _, label_cutoff = evaluation_cutoffs(
+            target_windows(frame, target_spec(token, config)), config
+        )
+        if not isinstance(label_cutoff, pd.Series):
+            label_cutoff = pd.Series(label_cutoff, index=sorted(frame["symbol"].unique()))
+        cut = label_cutoff if cut is None else np.minimum(cut, label_cutoff.reindex(cut.index))
+    kept = frame[frame["date"] < frame["symbol"].map(cut)].reset_index(drop=True)
+    kept.attrs = dict(frame.attrs)
+    return kept
+
+
 def run_experiment(
     config: ExperimentConfig | None = None,
     progress: Callable[[str], None] | None = None,
@@ -180,9 +220,15 @@ def run_experiment(
     tf.config.experimental.enable_op_determinism()
     frame = load_frame(config)
     folds = make_folds(frame, config)
+    protocol = config
+    if config.validation:
+        frame = validation_frame(frame, config)
+        protocol = dataclasses.replace(config, test_start=None, test_end=None)
+        say(f"validation: {len(frame)} price rows before every evaluation period")
     run_dir = _run_dir(config) if write else None
     try:
-        result = _run(config, frame, folds, run_dir, say)
+        result = _run(protocol, frame, folds, run_dir, say)
+        result.config = config
         if write:
             report.write_run(result)
             say(f"run folder: {run_dir}")
@@ -199,16 +245,15 @@ def _run(config, frame, folds, run_dir, say) -> RunResult:
 
     began = time.perf_counter()
     parts = []
-    for target in config.targets:
-        windows = mdata.make_windows(
-            frame, lookback=config.lookback, horizon=config.horizon, target=target
-        )
+    for token in config.targets:
+        spec = target_spec(token, config)
+        windows = target_windows(frame, spec)
         cutoffs = evaluation_cutoffs(windows, config)
         rows = []
         for number, fold in enumerate(folds, start=1):
-            label = f"[{target} | fold {number}/{len(folds)}: {','.join(fold.test)} held out]"
-            rows += _run_fold(config, frame, windows, target, fold, cutoffs, run_dir, label, say)
-        parts.append(_with_truth(pd.concat(rows, ignore_index=True), frame, target, config))
+            label = f"[{token} | fold {number}/{len(folds)}: {','.join(fold.test)} held out]"
+            rows += _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say)
+        parts.append(_with_truth(pd.concat(rows, ignore_index=True), frame, spec))
     predictions = pd.concat(parts, ignore_index=True)
     next_returns = mdata.compute_targets(frame, "return", 1).rename(
         columns={"return_1": "next_return"}
@@ -233,16 +278,17 @@ def _run_dir(config: ExperimentConfig) -> Path:
     return path
 
 
-def _run_fold(config, frame, windows, target, fold, cutoffs, run_dir, label, say) -> list:
+def _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say) -> list:
     """Forecasts of every learner and baseline on both evaluation sets of one fold."""
     from metazoo.experiment import baselines
 
+    target = spec.token
     start, label_cutoff = cutoffs
     held = fold.name
     train = windows.select(symbols=fold.train, label_end_before=label_cutoff)
     if len(train) < 2:
         raise ValueError(f"No training windows of {list(fold.train)} end before their evaluation.")
-    scaler = mdata.WindowScaler(scale_targets=True).fit(train)
+    scaler = mdata.WindowScaler(scale_targets=spec.scale_targets).fit(train)
     tasks = mdata.TaskSet.from_windows(scaler.transform(windows), period=config.period)
     split = tasks.split(test_start=start, held_out=fold.test, label_end_before=label_cutoff)
     training = _training_data(split.train, scaler.transform(train))
@@ -252,14 +298,15 @@ def _run_fold(config, frame, windows, target, fold, cutoffs, run_dir, label, say
     ]
     rows = []
     shape, out = windows.X.shape[1:], windows.y.shape[1]
-    for learner in make_learners(config, shape, out):
+    for learner in make_learners(section_config(config, spec), shape, out, spec):
         began = time.perf_counter()
         log_dir = _path(run_dir, "tensorboard", target, held, learner.name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # Keras notes on retracing and such
             learner.fit(training, log_dir)
             for episodes in sets:
-                forecast = scaler.inverse_targets(episodes.unpad(learner.predict(episodes)))
+                outputs = scaler.inverse_targets(episodes.unpad(learner.predict(episodes)))
+                forecast = spec.to_data_units(outputs)
                 rows.append(_rows(episodes, forecast, target, held, learner.name))
         if run_dir is not None:
             learner.save(_path(run_dir, "models", target, held, learner.name + ".keras"))
@@ -270,7 +317,7 @@ def _run_fold(config, frame, windows, target, fold, cutoffs, run_dir, label, say
         fit_frame = fit_frame[fit_frame["date"] < fit_frame["symbol"].map(label_cutoff)]
     else:
         fit_frame = fit_frame[fit_frame["date"] < label_cutoff]
-    for name, forecasts in baselines.forecasts(config, target, fit_frame, frame, sets, scaler):
+    for name, forecasts in baselines.forecasts(config, spec, fit_frame, frame, sets, scaler):
         for episodes, forecast in zip(sets, forecasts, strict=True):
             rows.append(_rows(episodes, forecast, target, held, name, kind="baseline"))
     say(f"{label} baselines: {time.perf_counter() - began:.1f}s")
@@ -309,9 +356,9 @@ def _rows(episodes: mdata.EvaluationEpisodes, forecast, target, held, model, kin
     return table
 
 
-def _with_truth(predictions, frame, target, config) -> pd.DataFrame:
+def _with_truth(predictions, frame, spec) -> pd.DataFrame:
     """The exact targets (`true_1..true_n`, unscaled) of every prediction row."""
-    truth = mdata.compute_targets(frame, target, config.horizon)
+    truth = mdata.compute_targets(frame, spec.data_target, spec.horizon, spec.cumulative)
     names = list(truth.columns[2:])
     truth = truth.rename(columns={n: f"true_{i + 1}" for i, n in enumerate(names)})
     merged = predictions.merge(truth, on=["date", "symbol"], how="left", validate="many_to_one")
