@@ -50,7 +50,8 @@ def write_run(result) -> None:
 def leaderboard_table(leaderboard: pd.DataFrame, target: str) -> pd.DataFrame:
     """The leaderboard of one target as a display table (evaluation set, model, metrics)."""
     rows = leaderboard[leaderboard["target"] == target]
-    columns = [c for c in TABLE_COLUMNS[target.split(":")[0]] if c in rows and rows[c].notna().any()]
+    kind = target.split(":")[0]  # a token such as variance:5 has the columns of its kind
+    columns = [c for c in TABLE_COLUMNS[kind] if c in rows and rows[c].notna().any()]
     return rows[["eval_set", "model", "kind", *columns]].reset_index(drop=True)
 
 
