@@ -11,6 +11,12 @@ import pandas as pd
 import pytest
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", 'slow: a test that takes more than a few seconds (deselect with -m "not slow")'
+    )
+
+
 def make_prices(n_days=120, symbols=("AAA", "BBB"), seed=0, start="2020-01-01"):
     """A long OHLCV frame of geometric random walks with consistent highs and lows."""
     rng = np.random.default_rng(seed)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Integral
 from typing import NamedTuple
 
 import numpy as np
 
-from metazoo.data.features import check_count
-from metazoo.validation import check_meta_batch_arrays
+from metazoo.validation import check_count, check_meta_batch_arrays, check_seed
 
 
 class MetaBatch(NamedTuple):
@@ -61,8 +59,7 @@ def meta_batch_dataset(
     import tensorflow as tf
 
     n_batches = None if n_batches is None else check_count("n_batches", n_batches)
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0. Received: seed={seed!r}")
+    seed = check_seed("seed", seed)
     example = check_meta_batch(sample(np.random.default_rng([seed, 2**31 - 1])))
     signature = tuple(
         tf.TensorSpec(shape=part.shape, dtype=tf.float32, name=name)

@@ -33,12 +33,11 @@ map from log variance back to variance).
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 import pandas as pd
 
 from metazoo.data import variance as _variance
+from metazoo.validation import check_count
 
 TARGETS = ("return", "variance", "direction")
 VARIANCE_TARGETS = _variance.VARIANCE_TARGETS
@@ -221,14 +220,6 @@ def compute_features(frame: pd.DataFrame, features=None) -> pd.DataFrame:
         function = _FEATURES[kind][0]
         out[name] = pd.concat([function(group, window) for group in groups]).astype("float64")
     return out
-
-
-def check_count(name: str, value, rule: str = "an integer >= 1") -> int:
-    """`value` as an int, after checking it is a whole number >= 1 (not a bool)."""
-    whole = isinstance(value, Real) and np.isfinite(value) and value == int(value)
-    if isinstance(value, bool) or not whole or value < 1:
-        raise ValueError(f"{name} must be {rule}. Received: {name}={value!r}")
-    return int(value)
 
 
 def target_names(target: str, horizon: int, cumulative: bool) -> list[str]:

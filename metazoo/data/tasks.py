@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from metazoo.data.episodes import MetaBatch, meta_batch_dataset
-from metazoo.data.features import check_count
 from metazoo.data.windows import WindowSet
+from metazoo.validation import check_count
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ class TaskSet:
         `random_offset` each episode starts at a random sample of its task, otherwise at
         the first.
         """
-        meta_batch_size = check_count("meta_batch_size", meta_batch_size, rule=">= 1")
+        meta_batch_size = check_count("meta_batch_size", meta_batch_size)
         eligible = self.eligible(support_size, query_size)
         picks = rng.choice(
             len(eligible), size=meta_batch_size, replace=meta_batch_size > len(eligible)

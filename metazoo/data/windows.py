@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from metazoo.data.features import (
-    check_count,
     compute_features,
     compute_targets,
     feature_warmup,
 )
+from metazoo.validation import check_count
 
 
 @dataclass(frozen=True)

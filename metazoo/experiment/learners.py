@@ -208,10 +208,32 @@ class Learner:
             self._fit_episodes(data, log_dir)
 
     def _fit_episodes(self, data, log_dir):
+        """Meta-training in up to 20 epochs of equal length, so that TensorBoard draws a
+        training curve: Keras reads the one stream of `meta_steps` meta-batches on from
+        epoch to epoch, so the model sees the same meta-batches in the same order as in a
+        single epoch. After each epoch the loss on fixed meta-batches of validation tasks
+        (the training tasks' samples on the last `VALID_FRACTION` of the training dates)
+        is logged beside it; it is only watched, never used to choose anything."""
+        import tensorflow as tf
+
         c = self.config
         batches = data.tasks.meta_batches(
             c.meta_batch_size, c.support_size, c.query_size, n_batches=c.meta_steps, seed=c.seed
         )
+        epochs = max(n for n in range(1, 21) if c.meta_steps % n == 0)
+        start = np.min(data.valid_windows.times) if len(data.valid_windows) else None
+        valid = data.tasks.select(start=start) if start is not None else []
+        long_enough = [t for t in valid if len(t) >= t.episode_length(c.support_size, c.query_size)]
+        validation = None
+        if long_enough:  # otherwise no validation curve: no task holds one episode
+            rng = np.random.default_rng([c.seed, 1])
+            drawn = [
+                TaskSet(long_enough).sample(c.meta_batch_size, c.support_size, c.query_size, rng)
+                for _ in range(2)
+            ]
+            validation = tf.data.Dataset.from_tensor_slices(
+                tuple(np.stack(part) for part in zip(*drawn, strict=True))
+            )
         callbacks = self.callbacks(log_dir)
         amortized = isinstance(self.model, AmortizedMetaLearner)
         if log_dir and amortized:  # training tasks' embeddings, by symbol and period
@@ -219,7 +241,14 @@ class Learner:
             callbacks.append(
                 TaskEmbeddingProjector.from_tasks(projector, data.tasks, c.support_size)
             )
-        self.model.fit(batches, epochs=1, verbose=0, callbacks=callbacks)
+        self.model.fit(
+            batches,
+            epochs=epochs,
+            steps_per_epoch=c.meta_steps // epochs,
+            validation_data=validation,
+            verbose=0,
+            callbacks=callbacks,
+        )
         if amortized and getattr(self.model, "memory_size", 0) and self.model.memory == "episodic":
             # The memory of past regimes: every training task, once training ends.
             past, _, _ = data.tasks.episode_batch(c.support_size, c.query_size)

@@ -228,7 +228,7 @@ def test_bad_input_is_refused():
         ZeroForecast().fit(prices.drop(columns="close"))
     with pytest.raises(ValueError, match=r"target must be one of .*Received: target='vol'"):
         LinearLags().fit(prices, target="vol")
-    with pytest.raises(ValueError, match=r"horizon must be an integer >= 1. Received: horizon=0"):
+    with pytest.raises(ValueError, match=r"horizon expected an integer >= 1. Received: horizon=0"):
         HARRV().fit(prices, target="variance", horizon=0)
     with pytest.raises(NotFittedError, match=r"not fitted"):
         ZeroForecast().predict(prices)

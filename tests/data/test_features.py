@@ -168,7 +168,7 @@ def test_bad_targets_and_unvalidated_frames():
     frame = load_prices(make_prices(30))
     with pytest.raises(ValueError, match="target must be one of"):
         compute_targets(frame, "price")
-    with pytest.raises(ValueError, match="horizon must be an integer >= 1"):
+    with pytest.raises(ValueError, match="horizon expected an integer >= 1"):
         compute_targets(frame, "return", horizon=0)
     with pytest.raises(ValueError, match="in date order"):
         compute_features(frame.iloc[::-1], ["log_return"])

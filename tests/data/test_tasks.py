@@ -233,9 +233,9 @@ def test_meta_batches_reproducible_and_new_each_pass(tasks):
 def test_sampling_errors(tasks):
     with pytest.raises(ValueError, match="No task holds"):
         tasks.eligible(20, 5)
-    with pytest.raises(ValueError, match="support_size must be an integer >= 1"):
+    with pytest.raises(ValueError, match="support_size expected an integer >= 1"):
         tasks.eligible(0, 5)
-    with pytest.raises(ValueError, match="meta_batch_size must be >= 1"):
+    with pytest.raises(ValueError, match="meta_batch_size expected an integer >= 1"):
         tasks.meta_batches(0, 4, 2)
     with pytest.raises(ValueError, match="No task holds"):
         tasks.meta_batches(2, 40, 2)
@@ -319,7 +319,7 @@ def test_check_meta_batch_errors():
 
 
 def test_sample_and_episodes_refuse_empty_sizes(tasks):
-    with pytest.raises(ValueError, match="meta_batch_size must be >= 1"):
+    with pytest.raises(ValueError, match="meta_batch_size expected an integer >= 1"):
         tasks.sample(0, 5, 5, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="query_size must be an integer >= 1"):
+    with pytest.raises(ValueError, match="query_size expected an integer >= 1"):
         list(tasks.episodes(5, query_size=0))

@@ -260,7 +260,7 @@ def test_scaler_errors(windows):
 
 @pytest.mark.parametrize("lookback", [0, -2, 2.5])
 def test_bad_lookback_raises(lookback):
-    with pytest.raises(ValueError, match="lookback must be an integer >= 1"):
+    with pytest.raises(ValueError, match="lookback expected an integer >= 1"):
         make_windows(_frame(), lookback=lookback, features=["log_return"])
 
 

@@ -46,15 +46,24 @@ def spans_file(tmp_path_factory):
     return path
 
 
+# The learners of the protocol tests: the pooled network and one meta-learner, with few
+# steps (the protocol, not the learning, is under test).
+META = {"learners": ["pooled", "maml"], "meta_steps": 4, "adapt_steps": 1}
+
+
+@pytest.fixture(scope="module")
+def spans_run(spans_file):
+    """One run over the three assets, shared by the tests that only read its forecasts."""
+    return run_experiment(chronology_config(spans_file, **META), write=False)
+
+
 def forecasts(result) -> pd.DataFrame:
     columns = ["target", "fold", "eval_set", "model", "date", "symbol", "pred_1"]
     return result.predictions[columns].sort_values(columns[:6]).reset_index(drop=True)
 
 
-def test_each_asset_is_evaluated_on_its_own_last_share_and_held_out_once(spans_file):
-    config = chronology_config(spans_file)
-    result = run_experiment(config, write=False)
-    p = result.predictions
+def test_each_asset_is_evaluated_on_its_own_last_share_and_held_out_once(spans_file, spans_run):
+    p = spans_run.predictions
     held = p[p["eval_set"] == "held_out_assets"]
     # Every asset is held out in exactly one fold, and never trained on in that fold.
     assert held.groupby("symbol")["fold"].nunique().to_dict() == {"MID": 1, "NEW": 1, "OLD": 1}
@@ -70,9 +79,9 @@ def test_each_asset_is_evaluated_on_its_own_last_share_and_held_out_once(spans_f
     assert first["OLD"] < pd.Timestamp("1997-01-01") < first["MID"] < first["NEW"]
 
 
-def test_no_look_ahead_in_each_assets_own_chronology(spans_file, tmp_path):
-    config = chronology_config(spans_file, learners=["pooled", "maml"], meta_steps=4)
-    before = forecasts(run_experiment(config, write=False))
+def test_no_look_ahead_in_each_assets_own_chronology(spans_file, spans_run, tmp_path):
+    before = forecasts(spans_run)
+    assert set(before["model"]) >= {"pooled:mlp", "maml:mlp"}
     prices = pd.read_csv(spans_file, parse_dates=["date"])
     # Change each asset after a date inside its own evaluation period.
     cuts = {"OLD": "1996-01-15", "MID": "2006-06-15", "NEW": "2020-03-02"}
@@ -82,7 +91,7 @@ def test_no_look_ahead_in_each_assets_own_chronology(spans_file, tmp_path):
         prices.loc[later, column] *= np.exp(np.linspace(0.0, 0.5, later.sum()))
     changed = tmp_path / "changed.csv"
     prices.to_csv(changed, index=False)
-    after = forecasts(run_experiment(chronology_config(changed, **_same(config)), write=False))
+    after = forecasts(run_experiment(chronology_config(changed, **META), write=False))
     early = before["date"] <= before["symbol"].map(lambda s: pd.Timestamp(cuts[s]))
     assert early.sum() > 30 and set(before.loc[early, "symbol"]) == {"OLD", "MID", "NEW"}
     pd.testing.assert_frame_equal(
@@ -93,10 +102,6 @@ def test_no_look_ahead_in_each_assets_own_chronology(spans_file, tmp_path):
     )
     late = before[~early].merge(after, on=list(before.columns[:6]), suffixes=("", "_new"))
     assert not np.allclose(late["pred_1"], late["pred_1_new"])
-
-
-def _same(config):
-    return {"learners": config.learners, "meta_steps": config.meta_steps}
 
 
 def test_held_out_class_trains_without_it():

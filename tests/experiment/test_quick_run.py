@@ -22,10 +22,16 @@ BASELINES = {
 }
 
 
+# The quick preset's learners, assets and targets, with fewer steps and one evaluation year:
+# what is under test is the run folder, not how well the learners learn.
+SMALLER = ["--meta-steps", "20", "--scratch-steps", "10", "--adapt-steps", "2"]
+SMALLER += ["--pooled-epochs", "1", "--test-end", "2015-12-31"]
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     output = tmp_path_factory.mktemp("runs")
-    code = cli.main(["run", "--quick", "--output", str(output), "--run-name", "quick"])
+    code = cli.main(["run", "--quick", *SMALLER, "--output", str(output), "--run-name", "quick"])
     assert code == 0
     return output / "quick"
 

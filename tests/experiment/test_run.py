@@ -132,3 +132,51 @@ def test_unknown_symbols_and_a_single_asset_are_refused(price_file):
         run_experiment(tiny_config(price_file, symbols=["AAA", "ZZZ"]), write=False)
     with pytest.raises(ValueError, match="at least 2 symbols"):
         run_experiment(tiny_config(price_file, symbols=["CCC"]), write=False)
+
+
+def _curves(log_dir):
+    """The `epoch_loss` points TensorBoard's own reader finds under `train/` and `validation/`."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    curves = {}
+    for part in ("train", "validation"):
+        events = EventAccumulator(str(log_dir / part), size_guidance={"tensors": 0})
+        events.Reload()
+        points = events.Tensors("epoch_loss")
+        curves[part] = [(p.step, float(tf.make_ndarray(p.tensor_proto))) for p in points]
+    return curves
+
+
+def test_meta_learners_log_training_and_validation_curves_through_meta_training(
+    price_file, tmp_path
+):
+    from metazoo import data as mdata
+    from metazoo.experiment.learners import make_learners
+    from metazoo.experiment.run import _training_data
+
+    config = tiny_config(price_file, learners=["maml"], meta_steps=6).validated()
+    windows = mdata.make_windows(mdata.load_prices(price_file), lookback=5, horizon=1)
+    training = _training_data(mdata.TaskSet.from_windows(windows), windows)
+
+    def fitted(log_dir=None, one_epoch=False):
+        (learner,) = make_learners(config, windows.X.shape[1:], windows.y.shape[1])
+        if one_epoch:  # the former schedule: every meta-step in a single epoch
+            c = config
+            batches = training.tasks.meta_batches(
+                c.meta_batch_size, c.support_size, c.query_size, n_batches=6, seed=c.seed
+            )
+            learner._fit_episodes = lambda data, log: learner.model.fit(batches, verbose=0)
+        learner.fit(training, log_dir)
+        return learner.model.get_weights()
+
+    weights = fitted(tmp_path / "a")
+    curves = _curves(tmp_path / "a")
+    assert [step for step, _ in curves["train"]] == list(range(6))  # one point per epoch
+    assert [step for step, _ in curves["validation"]] == list(range(6))
+    assert np.isfinite([v for part in curves.values() for _, v in part]).all()
+    # The same seed gives the same curves, and the epochs split one stream of meta-batches:
+    # the weights are those of the whole schedule in a single epoch.
+    assert fitted(tmp_path / "b") is not None and _curves(tmp_path / "b") == curves
+    for a, b in zip(weights, fitted(one_epoch=True), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
