@@ -194,7 +194,9 @@ QUICK = {
     "test_start": "2015-01-01",
     "test_end": "2016-12-31",
     "meta_steps": 60,
+    "variance_meta_steps": 60,
     "pooled_epochs": 2,
+    "variance_pooled_epochs": 2,
     "scratch_steps": 30,
     "learners": ["pooled", "finetune", "scratch", "averaging", "maml", "reptile", "context"],
 }

@@ -16,10 +16,20 @@ from metazoo.experiment.config import QUICK
 pytestmark = pytest.mark.slow  # a whole (quick) run of the experiment
 
 # Baselines that forecast each target (the others are skipped for it), and the naive strategy.
+VARIANCE_BASELINES = [
+    "historical_mean",
+    "support_mean",
+    "linear_lags",
+    "har_rv",
+    "har_log",
+    "garch11",
+]
 BASELINES = {
     "return": ["zero", "historical_mean", "support_mean", "linear_lags", "buy_and_hold"],
-    "variance": ["zero", "historical_mean", "support_mean", "linear_lags", "har_rv", "garch11"],
+    "variance": VARIANCE_BASELINES,
+    "variance:5": VARIANCE_BASELINES,
 }
+BASES = {"return": "mlp", "variance": "har", "variance:5": "har"}  # the sections' base networks
 
 
 # The quick preset's learners, assets and targets, with fewer steps and one evaluation year:
@@ -39,11 +49,12 @@ def quick_run(tmp_path_factory):
 def test_leaderboard_has_one_row_per_model_and_evaluation_set(quick_run):
     results = pd.read_csv(quick_run / "results.csv")
     learners = QUICK["learners"]
-    assert set(results["target"]) == {"return", "variance"}
+    assert set(results["target"]) == {"return", "variance", "variance:5"}
     for target, baselines in BASELINES.items():
         rows = results[results["target"] == target]
-        expected = {f"{kind}:mlp" for kind in learners if kind != "averaging"}
-        expected |= {"averaging:mlp+linear", *baselines}
+        base = BASES[target]
+        expected = {f"{kind}:{base}" for kind in learners if kind != "averaging"}
+        expected |= {f"averaging:{base}+linear", *baselines}
         for eval_set in ("later_periods", "held_out_assets"):
             models = rows.loc[rows["eval_set"] == eval_set, "model"]
             assert sorted(models) == sorted(expected)
@@ -51,8 +62,9 @@ def test_leaderboard_has_one_row_per_model_and_evaluation_set(quick_run):
         assert np.isfinite(forecasters[["mse", "mae", "r2_oos"]].to_numpy()).all()
     strategy = results.loc[results["target"] == "return", ["sharpe", "max_drawdown", "turnover"]]
     assert np.isfinite(strategy.dropna(how="all").to_numpy()).sum() > 0
-    risk = results.loc[results["target"] == "variance", ["qlike", "var_breach_rate"]]
+    risk = results.loc[results["target"].str.startswith("variance"), ["qlike", "var_breach_rate"]]
     assert np.isfinite(risk.to_numpy()).all()
+    assert (results.loc[results["target"].str.startswith("variance"), "n_floored"] == 0).all()
 
 
 def test_predictions_match_the_leaderboard(quick_run):
@@ -80,7 +92,7 @@ def test_report_references_existing_plots_and_tensorboard_logs_exist(quick_run):
     for learner in ("pooled_mlp", "maml_mlp", "reptile_mlp"):
         logs = quick_run / "tensorboard" / "return" / "MSFT" / learner
         assert any(logs.rglob("events.out.tfevents*")), learner
-    projector = quick_run / "tensorboard" / "variance" / "MSFT" / "context_mlp" / "projector"
+    projector = quick_run / "tensorboard" / "variance" / "MSFT" / "context_har" / "projector"
     metadata = (projector / "metadata.tsv").read_text().splitlines()
     assert metadata[0] == "symbol\tperiod" and {r.split("\t")[0] for r in metadata[1:]} == {
         "SP500",
@@ -92,7 +104,7 @@ def test_report_references_existing_plots_and_tensorboard_logs_exist(quick_run):
 
 
 def test_saved_models_load_in_safe_mode(quick_run):
-    path = quick_run / "models" / "variance" / "MSFT" / "maml_mlp.keras"
+    path = quick_run / "models" / "variance" / "MSFT" / "maml_har.keras"
     model = keras.saving.load_model(path, safe_mode=True)
     assert type(model).__name__ == "MAML"
     assert (quick_run / "models" / "return" / "MSFT" / "averaging_mlp_linear.keras").is_file()
