@@ -28,6 +28,7 @@ __all__ = [
     "christoffersen_test",
     "expected_shortfall",
     "inverse_vol_positions",
+    "pooled_christoffersen_test",
     "value_at_risk",
     "var_backtest",
     "var_from_variance",
@@ -160,10 +161,56 @@ def christoffersen_test(breaches, alpha: float) -> dict:
         )
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 1:
         raise ValueError(f"`alpha` expected a number in (0, 1). Received: alpha={alpha!r}")
-    hits = hits.astype(int)
+    return _christoffersen(_transitions(hits), alpha)
+
+
+def pooled_christoffersen_test(sequences, alpha: float) -> dict:
+    """Christoffersen's tests on the breaches of several independent series at once.
+
+    The transition counts `n_ij` are summed over the sequences (one per asset, or per
+    stretch of consecutive days), so no transition is counted across two sequences; the
+    statistics are then those of `christoffersen_test` on the summed counts. Sequences of
+    fewer than 2 values have no transition and add nothing.
+
+    Args:
+        sequences: Iterable of 1-D boolean breach arrays, each in time order.
+        alpha: The VaR's tail probability, in (0, 1).
+
+    Returns:
+        The dict of `christoffersen_test`, from the summed counts.
+
+    Raises:
+        ValueError: If a sequence is not 1-D booleans, or no sequence has a transition.
+    """
+    counts = dict.fromkeys(("n00", "n01", "n10", "n11"), 0)
+    for hits in sequences:
+        hits = np.asarray(hits)
+        if hits.ndim != 1 or not np.isin(hits, (0, 1)).all():
+            raise ValueError(
+                "`sequences` expected 1-D arrays of booleans. "
+                f"Received: shape {hits.shape}, values {np.unique(hits)[:5]}"
+            )
+        for name, value in _transitions(hits).items():
+            counts[name] += value
+    if sum(counts.values()) == 0:
+        raise ValueError(
+            "`sequences` expected at least one sequence of 2 or more values. Received: none"
+        )
+    return _christoffersen(counts, alpha)
+
+
+def _transitions(hits) -> dict:
+    """Counts `n_ij` of a breach indicator going from `i` on one day to `j` on the next."""
+    hits = np.asarray(hits).astype(int)
     before, after = hits[:-1], hits[1:]
-    n = {f"n{i}{j}": int(np.sum((before == i) & (after == j))) for i in (0, 1) for j in (0, 1)}
-    n00, n01, n10, n11 = n["n00"], n["n01"], n["n10"], n["n11"]
+    return {f"n{i}{j}": int(np.sum((before == i) & (after == j))) for i in (0, 1) for j in (0, 1)}
+
+
+def _christoffersen(counts: dict, alpha) -> dict:
+    """The independence and conditional-coverage LR tests from transition counts."""
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 1:
+        raise ValueError(f"`alpha` expected a number in (0, 1). Received: alpha={alpha!r}")
+    n00, n01, n10, n11 = (counts[k] for k in ("n00", "n01", "n10", "n11"))
 
     def log_l(a, b):
         return (
@@ -175,12 +222,15 @@ def christoffersen_test(breaches, alpha: float) -> dict:
 
     p01 = n01 / (n00 + n01) if n00 + n01 else 0.0
     p11 = n11 / (n10 + n11) if n10 + n11 else 0.0
-    p = (n01 + n11) / (len(hits) - 1)
+    p = (n01 + n11) / (n00 + n01 + n10 + n11)
     best = log_l(p01, p11)
     lr_ind = max(0.0, float(-2 * (log_l(p, p) - best)))
     lr_cc = max(0.0, float(-2 * (log_l(alpha, alpha) - best)))
     return {
-        **n,
+        "n00": n00,
+        "n01": n01,
+        "n10": n10,
+        "n11": n11,
         "lr_ind": lr_ind,
         "p_value_ind": float(stats.chi2.sf(lr_ind, 1)),
         "lr_cc": lr_cc,
