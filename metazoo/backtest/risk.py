@@ -161,48 +161,50 @@ def christoffersen_test(breaches, alpha: float) -> dict:
         )
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 1:
         raise ValueError(f"`alpha` expected a number in (0, 1). Received: alpha={alpha!r}")
-    return _christoffersen(_transitions(hits), alpha)
+    hits = hits.astype(int)
+    return _christoffersen(_transitions(hits[:-1], hits[1:]), alpha)
 
 
-def pooled_christoffersen_test(sequences, alpha: float) -> dict:
+def pooled_christoffersen_test(breaches, groups, alpha: float) -> dict:
     """Christoffersen's tests on the breaches of several independent series at once.
 
-    The transition counts `n_ij` are summed over the sequences (one per asset, or per
-    stretch of consecutive days), so no transition is counted across two sequences; the
-    statistics are then those of `christoffersen_test` on the summed counts. Sequences of
-    fewer than 2 values have no transition and add nothing.
+    The transition counts `n_ij` are summed over the series (one per asset, or per stretch
+    of consecutive days): a transition is counted only between two consecutive values of
+    the same series, never across two. The statistics are then those of
+    `christoffersen_test` on the summed counts.
 
     Args:
-        sequences: Iterable of 1-D boolean breach arrays, each in time order.
+        breaches: `(n,)` booleans, each series' values contiguous and in time order.
+        groups: `(n,)` labels of the series each value belongs to.
         alpha: The VaR's tail probability, in (0, 1).
 
     Returns:
         The dict of `christoffersen_test`, from the summed counts.
 
     Raises:
-        ValueError: If a sequence is not 1-D booleans, or no sequence has a transition.
+        ValueError: If the inputs differ in length, a series is not contiguous, a breach
+            is not boolean, or no series has 2 values.
     """
-    counts = dict.fromkeys(("n00", "n01", "n10", "n11"), 0)
-    for hits in sequences:
-        hits = np.asarray(hits)
-        if hits.ndim != 1 or not np.isin(hits, (0, 1)).all():
-            raise ValueError(
-                "`sequences` expected 1-D arrays of booleans. "
-                f"Received: shape {hits.shape}, values {np.unique(hits)[:5]}"
-            )
-        for name, value in _transitions(hits).items():
-            counts[name] += value
-    if sum(counts.values()) == 0:
+    hits, labels = np.asarray(breaches), np.asarray(groups)
+    if hits.ndim != 1 or labels.shape != hits.shape or not np.isin(hits, (0, 1)).all():
         raise ValueError(
-            "`sequences` expected at least one sequence of 2 or more values. Received: none"
+            "`breaches` expected a 1-D array of booleans with one group label each. "
+            f"Received: shapes {hits.shape} and {labels.shape}, values {np.unique(hits)[:5]}"
         )
-    return _christoffersen(counts, alpha)
+    same = labels[1:] == labels[:-1]
+    if len(labels) and int(np.sum(~same)) + 1 != len(pd.unique(labels)):
+        raise ValueError(
+            "`groups` expected the values of each series to be contiguous. Received: a "
+            "label that comes back after another"
+        )
+    if not same.any():
+        raise ValueError("`breaches` expected a series of 2 or more values. Received: none")
+    hits = hits.astype(int)
+    return _christoffersen(_transitions(hits[:-1][same], hits[1:][same]), alpha)
 
 
-def _transitions(hits) -> dict:
-    """Counts `n_ij` of a breach indicator going from `i` on one day to `j` on the next."""
-    hits = np.asarray(hits).astype(int)
-    before, after = hits[:-1], hits[1:]
+def _transitions(before, after) -> dict:
+    """Counts `n_ij` of transitions from `before == i` to `after == j`."""
     return {f"n{i}{j}": int(np.sum((before == i) & (after == j))) for i in (0, 1) for j in (0, 1)}
 
 

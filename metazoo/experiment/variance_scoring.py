@@ -211,8 +211,8 @@ def var_scores(rows: pd.DataFrame, alpha: float) -> dict:
     var = var_from_variance(forecast, alpha)
     breach = var_breaches(returns, var)
     kupiec = var_report(returns, var, alpha)
-    tasks = rows.assign(breach=breach).groupby(["fold", "task"], sort=True)["breach"]
-    coverage = pooled_christoffersen_test([seq.to_numpy() for _, seq in tasks], alpha)
+    tasks = (rows["fold"] + "|" + rows["task"]).to_numpy()
+    coverage = pooled_christoffersen_test(breach, tasks, alpha)
     shortfall = expected_shortfall(forecast, alpha)
     a = level_name(alpha)
     return {
@@ -236,11 +236,12 @@ def vol_books(rows: pd.DataFrame, cost_bps: float) -> tuple[dict, dict]:
         _tracking(known[sleeve].dropna()) for sleeve in known if known[sleeve].count()
     ]
     portfolios, portfolio_tracking, portfolio_known = [], [], []
-    for _, fold in rows.groupby("fold", sort=True):
-        variance = fold.pivot(index="date", columns="symbol", values="pred_1")
-        returns = np.expm1(fold.pivot(index="date", columns="symbol", values="next_return"))
+    fold_of = dict(zip(rows["fold"] + "|" + rows["symbol"], rows["fold"], strict=True))
+    for fold in sorted(set(fold_of.values())):
+        columns = [c for c in forecast.columns if fold_of[c] == fold]
+        variance = forecast[columns]
         weights = inverse_vol_positions(variance, TARGET_VOL, MAX_LEVERAGE, DAYS_PER_YEAR)
-        net = backtest(weights, returns.fillna(0.0), cost_bps=cost_bps).net_returns
+        net = backtest(weights, simple[columns], cost_bps=cost_bps).net_returns
         portfolios.append(net)
         portfolio_known.append(net[variance.notna().any(axis=1)])
         portfolio_tracking.append(_tracking(portfolio_known[-1]))

@@ -154,18 +154,21 @@ def test_a_variance_forecast_that_is_not_positive_raises_naming_the_model(predic
         scoring.score(broken, CONFIG)
 
 
-def test_pooled_christoffersen_counts_no_transition_between_sequences():
+def test_pooled_christoffersen_counts_no_transition_between_series():
     rng = np.random.default_rng(1)
     first, second = rng.random(200) < 0.05, rng.random(150) < 0.05
-    pooled = pooled_christoffersen_test([first, second, [True]], 0.05)
+    breaches = np.concatenate([first, second, [True]])
+    groups = ["a"] * 200 + ["b"] * 150 + ["c"]
+    pooled = pooled_christoffersen_test(breaches, groups, 0.05)
     one, two = christoffersen_test(first, 0.05), christoffersen_test(second, 0.05)
     for name in ("n00", "n01", "n10", "n11"):
         assert pooled[name] == one[name] + two[name]
     assert sum(pooled[n] for n in ("n00", "n01", "n10", "n11")) == 199 + 149
-    alone = pooled_christoffersen_test([first], 0.05)
-    assert alone == pytest.approx(one)
-    with pytest.raises(ValueError, match="`sequences` expected at least one"):
-        pooled_christoffersen_test([[True]], 0.05)
+    assert pooled_christoffersen_test(first, ["a"] * 200, 0.05) == pytest.approx(one)
+    with pytest.raises(ValueError, match="`breaches` expected a series of 2"):
+        pooled_christoffersen_test([True, False], ["a", "b"], 0.05)
+    with pytest.raises(ValueError, match="`groups` expected the values of each series"):
+        pooled_christoffersen_test([True, False, True], ["a", "b", "a"], 0.05)
 
 
 def test_target_names_give_kind_and_horizon():
