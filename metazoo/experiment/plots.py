@@ -362,12 +362,12 @@ def stress_task(predictions: pd.DataFrame) -> tuple[str, str]:
     return variance.idxmax()
 
 
-def forecast_models(board: pd.DataFrame) -> list:
-    """The best learner and the best meta-learner by held-out MSE, the pooled network and
-    the best baseline by held-out MSE (each once)."""
+def forecast_models(board: pd.DataFrame, metric: str = "mse") -> list:
+    """The best learner and the best meta-learner by held-out `metric` (an error: lower
+    is better), the pooled network and the best baseline by it (each once)."""
     held = held_out_set(board["eval_set"].unique())
     rows = board[(board["eval_set"] == held) & (board["model"] != "buy_and_hold")]
-    rows = rows[rows["mse"].notna()].sort_values(["mse", "model"])
+    rows = rows[rows[metric].notna()].sort_values([metric, "model"])
     learners = rows[rows["kind"] == "learner"]["model"].tolist()
     meta = [m for m in learners if is_meta_learner(m)]
     pooled = [m for m in learners if m.split(":")[0] == "pooled"]
@@ -386,15 +386,17 @@ def _period_word(period: str) -> str:
 
 def forecast_chart(board: pd.DataFrame, predictions: pd.DataFrame, target: str):
     """Day-1 forecasts against actuals on the held-out task with the largest return
-    variance, for the models of `forecast_models`; variance on a log scale."""
+    variance, for the models of `forecast_models` (by MSE, or QLIKE for variance);
+    variance on a log scale."""
     import matplotlib.pyplot as plt
 
     fold, task = stress_task(predictions)
     rows = predictions[(predictions["fold"] == fold) & (predictions["task"] == task)]
-    models = forecast_models(board)
+    log = target.split(":")[0] == "variance"
+    metric = "qlike" if log else "mse"
+    models = forecast_models(board, metric)
     fig, ax = plt.subplots(figsize=(11, 4))
     truth = rows[rows["model"] == models[0]].sort_values("date")
-    log = target.split(":")[0] == "variance"
 
     def shown(values):
         values = np.asarray(values, dtype=np.float64)
@@ -420,7 +422,7 @@ def forecast_chart(board: pd.DataFrame, predictions: pd.DataFrame, target: str):
         f"Held-out {symbol}, {period}: the held-out {_period_word(period)} with the largest "
         "return variance\n"
         f"{target} forecasts against actuals on its query days: best learner, best "
-        "meta-learner, pooled, best baseline (by held-out MSE)",
+        f"meta-learner, pooled, best baseline (by held-out {metric.upper()})",
         fontsize=9,
     )
     fig.autofmt_xdate()

@@ -106,7 +106,7 @@ def check_forecasts(part: pd.DataFrame) -> None:
     if bad.any():
         where = part.loc[bad, ["model", "pred_1"]].groupby("model", sort=True)["pred_1"]
         named = "; ".join(
-            f"model {model!r}: {len(values)} forecast(s), e.g. {values.iloc[0]!r}"
+            f"model {model!r}: {len(values)} forecast(s), e.g. {float(values.iloc[0]):.3g}"
             for model, values in where
         )
         raise ValueError(

@@ -208,7 +208,11 @@ def test_equity_chart_shows_the_top_learners_baselines_and_buy_and_hold_only(res
 def test_forecast_chart_picks_the_loudest_held_out_quarter_and_a_meta_learner(result, target):
     assert plots.stress_task(_predictions(result, target)) == ("CCC", "CCC@2015Q2")
     board = _board(result, target)
-    models = plots.forecast_models(board)
+    metric = "mse" if target == "return" else "qlike"
+    models = plots.forecast_models(board, metric)
+    held = board[board["eval_set"] == HELD]
+    learners = held[held["kind"] == "learner"].sort_values(metric)
+    assert models[0] == learners["model"].iloc[0]
     assert any(plots.is_meta_learner(m) for m in models)
     baselines = BASELINES if target == "return" else VARIANCE_BASELINES
     assert "pooled:mlp" in models and any(m in baselines for m in models)
@@ -217,6 +221,7 @@ def test_forecast_chart_picks_the_loudest_held_out_quarter_and_a_meta_learner(re
         ax = fig.axes[0]
         title = ax.get_title()
         assert "Held-out CCC, 2015Q2" in title and "largest return variance" in title
+        assert f"(by held-out {metric.upper()})" in title
         assert ax.get_yscale() == ("linear" if target == "return" else "log")
         labels = [line.get_label() for line in ax.get_lines() if line.get_label()[0] != "_"]
         assert labels == ["actual", *models]
