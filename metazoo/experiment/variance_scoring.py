@@ -246,7 +246,7 @@ def vol_books(rows: pd.DataFrame, cost_bps: float) -> tuple[dict, dict]:
         portfolio_known.append(net[variance.notna().any(axis=1)])
         portfolio_tracking.append(_tracking(portfolio_known[-1]))
     metrics = {
-        "vt_vol_ratio": _vol_ratio(known.stack().to_numpy()),
+        "vt_vol_ratio": _vol_ratio(known.to_numpy()[known.notna().to_numpy()]),
         "vt_tracking": _mean(sleeve_tracking),
         "ivp_vol_ratio": _vol_ratio(pd.concat(portfolio_known).to_numpy()),
         "ivp_tracking": _mean(portfolio_tracking),

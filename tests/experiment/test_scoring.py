@@ -140,6 +140,11 @@ def test_vol_targeting_tracks_the_target_with_a_right_forecast(bias, ratio):
     metrics, daily = variance_scoring.risk(rows, config)
     assert metrics["vt_vol_ratio"] == pytest.approx(ratio, rel=0.05)
     assert metrics["ivp_vol_ratio"] == pytest.approx(ratio, rel=0.05)  # one asset: the same book
+    # a second asset forecast on half the days only (its other days are NaN in the sleeves)
+    other = rows[: days // 2].assign(symbol="Y", next_return=rng.normal(0, 2 * vol, days // 2))
+    other = other.assign(pred_1=bias * (2 * vol) ** 2, task=other["task"].str.replace("X", "Y"))
+    metrics, _ = variance_scoring.risk(pd.concat([rows, other], ignore_index=True), config)
+    assert metrics["vt_vol_ratio"] == pytest.approx(ratio, rel=0.05)
     assert metrics["vt_tracking"] < (0.2 if bias == 1 else 0.8)
     assert len(daily["vol_target"]) == days
     assert metrics["var1_breach"] == pytest.approx(0.01 if bias == 1 else 0.0, abs=0.006)
