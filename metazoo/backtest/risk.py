@@ -28,6 +28,7 @@ __all__ = [
     "christoffersen_test",
     "expected_shortfall",
     "inverse_vol_positions",
+    "pooled_christoffersen_test",
     "value_at_risk",
     "var_backtest",
     "var_from_variance",
@@ -161,9 +162,57 @@ def christoffersen_test(breaches, alpha: float) -> dict:
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 1:
         raise ValueError(f"`alpha` expected a number in (0, 1). Received: alpha={alpha!r}")
     hits = hits.astype(int)
-    before, after = hits[:-1], hits[1:]
-    n = {f"n{i}{j}": int(np.sum((before == i) & (after == j))) for i in (0, 1) for j in (0, 1)}
-    n00, n01, n10, n11 = n["n00"], n["n01"], n["n10"], n["n11"]
+    return _christoffersen(_transitions(hits[:-1], hits[1:]), alpha)
+
+
+def pooled_christoffersen_test(breaches, groups, alpha: float) -> dict:
+    """Christoffersen's tests on the breaches of several independent series at once.
+
+    The transition counts `n_ij` are summed over the series (one per asset, or per stretch
+    of consecutive days): a transition is counted only between two consecutive values of
+    the same series, never across two. The statistics are then those of
+    `christoffersen_test` on the summed counts.
+
+    Args:
+        breaches: `(n,)` booleans, each series' values contiguous and in time order.
+        groups: `(n,)` labels of the series each value belongs to.
+        alpha: The VaR's tail probability, in (0, 1).
+
+    Returns:
+        The dict of `christoffersen_test`, from the summed counts.
+
+    Raises:
+        ValueError: If the inputs differ in length, a series is not contiguous, a breach
+            is not boolean, or no series has 2 values.
+    """
+    hits, labels = np.asarray(breaches), np.asarray(groups)
+    if hits.ndim != 1 or labels.shape != hits.shape or not np.isin(hits, (0, 1)).all():
+        raise ValueError(
+            "`breaches` expected a 1-D array of booleans with one group label each. "
+            f"Received: shapes {hits.shape} and {labels.shape}, values {np.unique(hits)[:5]}"
+        )
+    same = labels[1:] == labels[:-1]
+    if len(labels) and int(np.sum(~same)) + 1 != len(pd.unique(labels)):
+        raise ValueError(
+            "`groups` expected the values of each series to be contiguous. Received: a "
+            "label that comes back after another"
+        )
+    if not same.any():
+        raise ValueError("`breaches` expected a series of 2 or more values. Received: none")
+    hits = hits.astype(int)
+    return _christoffersen(_transitions(hits[:-1][same], hits[1:][same]), alpha)
+
+
+def _transitions(before, after) -> dict:
+    """Counts `n_ij` of transitions from `before == i` to `after == j`."""
+    return {f"n{i}{j}": int(np.sum((before == i) & (after == j))) for i in (0, 1) for j in (0, 1)}
+
+
+def _christoffersen(counts: dict, alpha) -> dict:
+    """The independence and conditional-coverage LR tests from transition counts."""
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 1:
+        raise ValueError(f"`alpha` expected a number in (0, 1). Received: alpha={alpha!r}")
+    n00, n01, n10, n11 = (counts[k] for k in ("n00", "n01", "n10", "n11"))
 
     def log_l(a, b):
         return (
@@ -175,12 +224,15 @@ def christoffersen_test(breaches, alpha: float) -> dict:
 
     p01 = n01 / (n00 + n01) if n00 + n01 else 0.0
     p11 = n11 / (n10 + n11) if n10 + n11 else 0.0
-    p = (n01 + n11) / (len(hits) - 1)
+    p = (n01 + n11) / (n00 + n01 + n10 + n11)
     best = log_l(p01, p11)
     lr_ind = max(0.0, float(-2 * (log_l(p, p) - best)))
     lr_cc = max(0.0, float(-2 * (log_l(alpha, alpha) - best)))
     return {
-        **n,
+        "n00": n00,
+        "n01": n01,
+        "n10": n10,
+        "n11": n11,
         "lr_ind": lr_ind,
         "p_value_ind": float(stats.chi2.sf(lr_ind, 1)),
         "lr_cc": lr_cc,

@@ -3,8 +3,9 @@
 Every function takes the tables of a run (leaderboard, predictions, strategies) and returns
 a matplotlib figure whose title says which asset and period it shows and why that one.
 
-* `leaderboard_chart`: out-of-sample R^2 per model and evaluation set, with its value and a
-  95% percentile-bootstrap interval over the evaluation tasks (`task_intervals`).
+* `leaderboard_chart`: out-of-sample R^2 (QLIKE for variance targets) per model and
+  evaluation set, with its value and a 95% percentile-bootstrap interval over the
+  evaluation tasks (`task_intervals`).
 * `sharpe_chart`: the sign strategy's Sharpe ratio per model, with the 95% interval of
   Lo (2002) from the strategy's daily net returns.
 * `equity_chart`: equity curves of the best learners by held-out Sharpe, the baselines and
@@ -32,7 +33,7 @@ BOOTSTRAP_SEED = 0
 R2_CLIP = -1.0  # bars of R^2 oos below this are cut, so one poor model leaves the others legible
 TOP_LEARNERS = 3
 DAYS_PER_YEAR = 252
-VARIANCE_DISPLAY_FLOOR = 1e-6  # the scoring floor: a daily volatility of 0.1%
+VARIANCE_DISPLAY_FLOOR = 1e-6  # realized variances of 0 (an unchanged close) drawn here
 HELD_OUT = EVAL_SETS[-1]
 LEARNER_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 BASELINE_COLORS = ("tab:gray", "tab:olive", "tab:cyan", "tab:pink", "darkgoldenrod", "slateblue")
@@ -60,6 +61,47 @@ def describe_set(predictions: pd.DataFrame, eval_set: str) -> str:
     return f"{label} {symbols}, {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}"
 
 
+METRICS = ("mse", "r2_oos", "qlike")
+
+
+def task_sums(predictions: pd.DataFrame, metric: str = "r2_oos") -> pd.DataFrame:
+    """Per (eval_set, model, fold, task): the sum `sse` of the losses behind `metric` over
+    the task's query samples and their count `n` (squared errors over every target column
+    for `mse` and `r2_oos`; QLIKE of `pred_1` for `qlike`)."""
+    if metric not in METRICS:
+        raise ValueError(f"`metric` expected one of {METRICS}. Received: metric={metric!r}")
+    if metric == "qlike":
+        from metazoo.metrics.significance import qlike_losses
+
+        losses = qlike_losses(predictions["true_1"].to_numpy(), predictions["pred_1"].to_numpy())
+        losses = losses[:, None]
+    else:
+        pred_cols = sorted(c for c in predictions if c.startswith("pred_"))
+        pred_cols = [c for c in pred_cols if predictions[c].notna().any()]
+        true_cols = [c.replace("pred_", "true_") for c in pred_cols]
+        losses = (predictions[true_cols].to_numpy() - predictions[pred_cols].to_numpy()) ** 2
+    frame = predictions[["eval_set", "model", "fold", "task"]].assign(
+        sse=np.nansum(losses, axis=1), n=np.sum(np.isfinite(losses), axis=1)
+    )
+    return frame.groupby(["eval_set", "model", "fold", "task"], sort=True)[["sse", "n"]].sum()
+
+
+def point_values(predictions: pd.DataFrame, metric: str = "r2_oos") -> pd.Series:
+    """`metric` per (eval_set, model) over all query samples, as the leaderboard has it
+    (`r2_oos` against the historical mean of the same rows)."""
+    sums = task_sums(predictions, metric).groupby(level=["eval_set", "model"], sort=False).sum()
+    values = sums["sse"] / sums["n"]
+    if metric != "r2_oos":
+        return values
+    out = {}
+    for eval_set, part in values.groupby(level="eval_set", sort=False):
+        part = part.droplevel("eval_set")
+        reference = part.get("historical_mean", np.nan)
+        for model, value in part.items():
+            out[(eval_set, model)] = 1 - value / reference
+    return pd.Series(out, dtype=np.float64).rename_axis(["eval_set", "model"])
+
+
 def task_intervals(
     predictions: pd.DataFrame,
     metric: str = "r2_oos",
@@ -67,7 +109,7 @@ def task_intervals(
     n_bootstrap: int = N_BOOTSTRAP,
     seed: int = BOOTSTRAP_SEED,
 ) -> pd.DataFrame:
-    """Percentile-bootstrap intervals of `mse` or `r2_oos` over evaluation tasks.
+    """Percentile-bootstrap intervals of `mse`, `r2_oos` or `qlike` over evaluation tasks.
 
     The unit resampled is an evaluation task (fold x asset x period): tasks are drawn with
     replacement, and the metric is recomputed over all query samples of the drawn tasks as
@@ -77,7 +119,7 @@ def task_intervals(
     Args:
         predictions: rows of one target: `eval_set`, `model`, `fold`, `task`, `pred_*` and
             `true_*` columns.
-        metric: `"mse"` or `"r2_oos"`.
+        metric: `"mse"`, `"r2_oos"` or `"qlike"` (variance targets; see `task_sums`).
         level: coverage of the interval, in (0, 1).
         n_bootstrap: resamples.
         seed: seed of the resampling.
@@ -85,18 +127,9 @@ def task_intervals(
     Returns:
         A frame with `eval_set`, `model`, `low`, `high` and `n_tasks`.
     """
-    if metric not in ("mse", "r2_oos"):
-        raise ValueError(f"`metric` expected 'mse' or 'r2_oos'. Received: metric={metric!r}")
     if not 0 < level < 1:
         raise ValueError(f"`level` expected a number in (0, 1). Received: level={level!r}")
-    pred_cols = sorted(c for c in predictions if c.startswith("pred_"))
-    pred_cols = [c for c in pred_cols if predictions[c].notna().any()]
-    true_cols = [c.replace("pred_", "true_") for c in pred_cols]
-    errors = (predictions[true_cols].to_numpy() - predictions[pred_cols].to_numpy()) ** 2
-    frame = predictions[["eval_set", "model", "fold", "task"]].assign(
-        sse=np.nansum(errors, axis=1), n=np.sum(np.isfinite(errors), axis=1)
-    )
-    sums = frame.groupby(["eval_set", "model", "fold", "task"], sort=True)[["sse", "n"]].sum()
+    sums = task_sums(predictions, metric)
     rng = np.random.default_rng(seed)
     out = []
     for eval_set, part in sums.groupby(level="eval_set", sort=False):
@@ -180,17 +213,24 @@ def _annotate_bars(ax, positions, values, low, high):
 
 
 def leaderboard_chart(board: pd.DataFrame, predictions: pd.DataFrame, target: str):
-    """Horizontal bars of `r2_oos` (or `mse` without a historical mean) per evaluation set,
-    each with its value and a 95% bootstrap interval over the evaluation tasks."""
+    """Horizontal bars of `r2_oos` (`qlike` for a variance target, `mse` without a
+    historical mean) per evaluation set, the best on top, each with its value and a 95%
+    bootstrap interval over the evaluation tasks."""
     import matplotlib.pyplot as plt
 
-    metric = "r2_oos" if "r2_oos" in board and board["r2_oos"].notna().any() else "mse"
+    if target.split(":")[0] == "variance":
+        metric = "qlike"
+    elif "r2_oos" in board and board["r2_oos"].notna().any():
+        metric = "r2_oos"
+    else:
+        metric = "mse"
     intervals = task_intervals(predictions, metric=metric).set_index(["eval_set", "model"])
     sets = list(dict.fromkeys(board["eval_set"]))
     height = 0.32 * board.groupby("eval_set").size().max() + 2
     fig, axes = plt.subplots(1, len(sets), figsize=(6.5 * len(sets), height), squeeze=False)
     for ax, name in zip(axes[0], sets, strict=True):
-        rows = board[(board["eval_set"] == name) & board[metric].notna()].sort_values(metric)
+        rows = board[(board["eval_set"] == name) & board[metric].notna()]
+        rows = rows.sort_values(metric, ascending=metric == "r2_oos")  # the best on top
         values = rows[metric].to_numpy(dtype=np.float64)
         keys = [(name, m) for m in rows["model"]]
         low = intervals["low"].reindex(keys).to_numpy(dtype=np.float64)
@@ -205,7 +245,8 @@ def leaderboard_chart(board: pd.DataFrame, predictions: pd.DataFrame, target: st
                 error_kw={"elinewidth": 0.8, "ecolor": "black"})  # fmt: skip
         ax.set_yticks(y, rows["model"], fontsize=8)
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_xlabel(f"{metric} ({target}, day 1 ahead)")
+        ahead = f"mean daily variance over {target.split(':')[1]} days" if ":" in target else ""
+        ax.set_xlabel(f"{metric} ({target}, {ahead or 'day 1 ahead'})")
         _set_room(ax, np.nanmin(np.append(lo, shown)), np.nanmax(np.append(hi, shown)))
         _annotate_bars(ax, y, values, np.minimum(lo, shown), np.maximum(hi, shown))
         cut = " (bars cut at -1)" if metric == "r2_oos" and values.min() < R2_CLIP else ""
@@ -321,12 +362,12 @@ def stress_task(predictions: pd.DataFrame) -> tuple[str, str]:
     return variance.idxmax()
 
 
-def forecast_models(board: pd.DataFrame) -> list:
-    """The best learner and the best meta-learner by held-out MSE, the pooled network and
-    the best baseline by held-out MSE (each once)."""
+def forecast_models(board: pd.DataFrame, metric: str = "mse") -> list:
+    """The best learner and the best meta-learner by held-out `metric` (an error: lower
+    is better), the pooled network and the best baseline by it (each once)."""
     held = held_out_set(board["eval_set"].unique())
     rows = board[(board["eval_set"] == held) & (board["model"] != "buy_and_hold")]
-    rows = rows[rows["mse"].notna()].sort_values(["mse", "model"])
+    rows = rows[rows[metric].notna()].sort_values([metric, "model"])
     learners = rows[rows["kind"] == "learner"]["model"].tolist()
     meta = [m for m in learners if is_meta_learner(m)]
     pooled = [m for m in learners if m.split(":")[0] == "pooled"]
@@ -345,15 +386,17 @@ def _period_word(period: str) -> str:
 
 def forecast_chart(board: pd.DataFrame, predictions: pd.DataFrame, target: str):
     """Day-1 forecasts against actuals on the held-out task with the largest return
-    variance, for the models of `forecast_models`; variance on a log scale."""
+    variance, for the models of `forecast_models` (by MSE, or QLIKE for variance);
+    variance on a log scale."""
     import matplotlib.pyplot as plt
 
     fold, task = stress_task(predictions)
     rows = predictions[(predictions["fold"] == fold) & (predictions["task"] == task)]
-    models = forecast_models(board)
+    log = target.split(":")[0] == "variance"
+    metric = "qlike" if log else "mse"
+    models = forecast_models(board, metric)
     fig, ax = plt.subplots(figsize=(11, 4))
     truth = rows[rows["model"] == models[0]].sort_values("date")
-    log = target.split(":")[0] == "variance"
 
     def shown(values):
         values = np.asarray(values, dtype=np.float64)
@@ -379,7 +422,7 @@ def forecast_chart(board: pd.DataFrame, predictions: pd.DataFrame, target: str):
         f"Held-out {symbol}, {period}: the held-out {_period_word(period)} with the largest "
         "return variance\n"
         f"{target} forecasts against actuals on its query days: best learner, best "
-        "meta-learner, pooled, best baseline (by held-out MSE)",
+        f"meta-learner, pooled, best baseline (by held-out {metric.upper()})",
         fontsize=9,
     )
     fig.autofmt_xdate()

@@ -15,32 +15,38 @@ Rows are scored per (target, evaluation set, model) over every query sample of e
   `portfolio_sharpe`: a long-short portfolio of the forecasts across the assets of each date
   within a fold (only where a fold has two or more assets per date), folds averaged.
   `buy_and_hold` (long every sleeve on every query day, same costs) is the naive strategy.
-* `variance`: `qlike`, and the `var_alpha` (1%) Value at Risk from the forecast volatility
-  under a normal distribution, checked against the next day's log return:
-  `var_breach_rate` and the Kupiec test's `var_kupiec_p`. A network trained on squared
-  returns with a squared error can forecast a variance <= 0; for both, forecasts are
-  floored at `VARIANCE_FLOOR` (1e-6, a daily volatility of 0.1%) and `n_floored` counts
-  how many needed it (QLIKE punishes them heavily, as it should).
+* variance targets (`variance`, `variance:5`, any name whose part before `:` is
+  `variance`; the horizon follows the colon, default 1): see `metazoo.experiment.variance_scoring`.
+  Every variance forecast must be positive and finite: anything else is a bug of the model
+  that made it, and scoring stops with an error naming it (nothing is floored).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from metazoo.backtest import backtest, portfolio_weights, positions_from_forecasts
+from metazoo.experiment import variance_scoring as variance
+from metazoo.experiment.variance_scoring import (
+    MAX_LEVERAGE,
+    TARGET_VOL,
+    sleeves,
+    target_horizon,
+    target_kind,
+)
 from metazoo.metrics import finance
 from metazoo.metrics.forecast import hit_rate, ic, mae, mse, rank_ic
-
-TARGET_VOL, MAX_LEVERAGE = 0.10, 2.0
-VARIANCE_FLOOR = 1e-6  # a daily volatility of 0.1%: below any quiet day of the bundled assets
 
 
 def score(predictions: pd.DataFrame, config) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`(leaderboard, strategies)` of a run's predictions (see the module docstring)."""
     board, strategies = [], []
     for (target, eval_set), part in predictions.groupby(["target", "eval_set"], sort=False):
+        kind = target_kind(target)
+        if kind == "variance":
+            variance.check_forecasts(part)
+        group = []
         pred_cols = sorted(c for c in part if c.startswith("pred_") and part[c].notna().any())
         true_cols = [c.replace("pred_", "true_") for c in pred_cols]
         reference = part[part["model"] == "historical_mean"]
@@ -57,12 +63,23 @@ def score(predictions: pd.DataFrame, config) -> tuple[pd.DataFrame, pd.DataFrame
             entry |= forecast_metrics(rows[true_cols].to_numpy(), rows[pred_cols].to_numpy())
             entry["r2_oos"] = 1 - entry["mse"] / ref_mse if ref_mse > 0 else np.nan
             entry["icir"] = _icir(rows, true_cols[0], pred_cols[0])
-            if target in ("return", "direction"):
-                entry |= _strategy_metrics(rows, target, config, strategies, model, eval_set)
-            else:
-                entry |= _risk_metrics(rows, config)
-            board.append(entry)
-        if target in ("return", "direction"):
+            if kind in ("return", "direction"):
+                entry |= _strategy_metrics(rows, kind, config, strategies, model, eval_set)
+            elif kind == "variance":
+                entry |= variance.errors(rows)
+                if target_horizon(target) == 1:
+                    metrics, daily = variance.risk(rows, config)
+                    entry |= metrics
+                    strategies += [
+                        strategy_frame(returns, rows, model, eval_set, name)
+                        for name, returns in daily.items()
+                    ]
+            group.append(entry)
+        if kind == "variance":
+            tests = variance.significance(part, target_horizon(target), config.seed)
+            group = [entry | tests.get(entry["model"], {}) for entry in group]
+        board += group
+        if kind in ("return", "direction"):
             rows = part[part["model"] == models[0]].assign(pred_1=1.0, kind="baseline")
             entry = {"target": target, "eval_set": eval_set, "model": "buy_and_hold"}
             entry["kind"] = "baseline"
@@ -95,28 +112,14 @@ def _direction_forecast(rows, target) -> pd.Series:
     return rows["pred_1"] - 0.5 if target == "direction" else rows["pred_1"]
 
 
-def _sleeves(rows, values) -> pd.DataFrame:
-    """Wide dates x sleeves (fold|symbol) of `values` (aligned with `rows`)."""
-    frame = pd.DataFrame(
-        {
-            "date": rows["date"].to_numpy(),
-            "symbol": (rows["fold"] + "|" + rows["symbol"]).to_numpy(),
-            "value": np.asarray(values, dtype=np.float64),
-        }
-    )
-    wide = frame.pivot(index="date", columns="symbol", values="value")
-    wide.columns.name = None
-    return wide
-
-
 def _strategy_metrics(rows, target, config, strategies, model, eval_set) -> dict:
     view = _direction_forecast(rows, target)
     truth = rows["true_1"] - 0.5 if target == "direction" else rows["true_1"]
     out = (
         {"hit_rate": hit_rate(truth.to_numpy(), view.to_numpy())} if model != "buy_and_hold" else {}
     )
-    simple = _sleeves(rows, np.expm1(rows["next_return"].to_numpy()))
-    positions = positions_from_forecasts(_sleeves(rows, view), method="sign")
+    simple = sleeves(rows, np.expm1(rows["next_return"].to_numpy()))
+    positions = positions_from_forecasts(sleeves(rows, view), method="sign")
     result = backtest(positions, simple.fillna(0.0), cost_bps=config.cost_bps)
     daily = result.asset_pnl.mean(axis=1)  # equal capital per sleeve
     summary = finance.strategy_summary(daily.to_numpy())
@@ -127,21 +130,21 @@ def _strategy_metrics(rows, target, config, strategies, model, eval_set) -> dict
         "max_drawdown": summary["max_drawdown"],
         "turnover": finance.turnover(positions / positions.shape[1]),
     }
-    strategies.append(_strategy_frame(daily, rows, model, eval_set, "signal"))
+    strategies.append(strategy_frame(daily, rows, model, eval_set, "signal"))
     sized = positions_from_forecasts(
-        _sleeves(rows, view),
+        sleeves(rows, view),
         method="vol_scaled",
-        vol=_sleeves(rows, rows["trailing_vol"]),
+        vol=sleeves(rows, rows["trailing_vol"]),
         target_vol=TARGET_VOL,
         max_leverage=MAX_LEVERAGE,
     )
     scaled = backtest(sized, simple.fillna(0.0), cost_bps=config.cost_bps).asset_pnl.mean(axis=1)
     out["sharpe_vol_scaled"] = finance.sharpe_ratio(scaled.to_numpy())
-    strategies.append(_strategy_frame(scaled, rows, model, eval_set, "vol_scaled"))
+    strategies.append(strategy_frame(scaled, rows, model, eval_set, "vol_scaled"))
     portfolio = _portfolio(rows, view, config)
     if portfolio is not None:
         out["portfolio_sharpe"] = finance.sharpe_ratio(portfolio.to_numpy())
-        strategies.append(_strategy_frame(portfolio, rows, model, eval_set, "portfolio"))
+        strategies.append(strategy_frame(portfolio, rows, model, eval_set, "portfolio"))
     return out
 
 
@@ -161,7 +164,8 @@ def _portfolio(rows, view, config) -> pd.Series | None:
     return pd.concat(returns, axis=1).fillna(0.0).mean(axis=1)
 
 
-def _strategy_frame(daily, rows, model, eval_set, strategy) -> pd.DataFrame:
+def strategy_frame(daily, rows, model, eval_set, strategy) -> pd.DataFrame:
+    """The daily net returns `daily` of one strategy as rows of `strategies`."""
     return pd.DataFrame(
         {
             "target": rows["target"].iloc[0],
@@ -172,18 +176,3 @@ def _strategy_frame(daily, rows, model, eval_set, strategy) -> pd.DataFrame:
             "net_return": daily.to_numpy(),
         }
     )
-
-
-def _risk_metrics(rows, config) -> dict:
-    """QLIKE and the VaR check of day-1 variance forecasts."""
-    forecast = rows["pred_1"].to_numpy()
-    floored = np.maximum(forecast, VARIANCE_FLOOR)
-    alpha = config.var_alpha
-    var = -stats.norm.ppf(alpha) * np.sqrt(floored)  # a loss in log-return terms
-    report = finance.var_report(rows["next_return"].to_numpy(), var, alpha)
-    return {
-        "qlike": finance.qlike(rows["true_1"].to_numpy(), floored),
-        "n_floored": int(np.sum(forecast < VARIANCE_FLOOR)),
-        "var_breach_rate": report["breach_rate"],
-        "var_kupiec_p": report["p_value"],
-    }

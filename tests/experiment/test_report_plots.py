@@ -19,12 +19,40 @@ from metazoo.metrics import finance
 
 LEARNERS = ["pooled:mlp", "finetune:mlp", "scratch:mlp", "maml:mlp", "context:mlp"]
 BASELINES = ["zero", "historical_mean", "linear_lags"]
+VARIANCE_BASELINES = ["historical_mean", "linear_lags", "har_rv", "garch11"]
+TARGETS = ["return", "variance", "variance:5"]
 PERIODS = ["2015Q1", "2015Q2", "2015Q3"]
 HELD = "held_out_assets"
 
 
+def _truth(target, returns):
+    """Next-day return, its square, or the mean square over the next 5 days."""
+    if target == "return":
+        return returns
+    squares = pd.Series(returns**2)
+    if target == "variance":
+        return squares.to_numpy()
+    return squares[::-1].rolling(5, min_periods=1).mean()[::-1].to_numpy()
+
+
+def _forecast(rng, target, model, truth, scale, days):
+    """A forecast of `model` with more noise the later the learner; variance forecasts
+    are positive: a mix of the truth and the true level, times lognormal noise."""
+    noise = 0.5 * (1 + LEARNERS.index(model)) if model in LEARNERS else 1.0
+    if target == "return":
+        if model == "historical_mean":
+            return np.full(days, truth.mean() * 0.5 + 0.0002)
+        if model == "zero":
+            return np.zeros(days)
+        return truth + rng.normal(0, noise * scale, days)
+    if model == "historical_mean":
+        return np.full(days, truth.mean() * 0.5 + 1e-5)
+    spread = {"har_rv": 0.2, "garch11": 0.3, "linear_lags": 0.6}.get(model, 0.1 * noise)
+    return (0.3 * truth + 0.7 * scale**2) * np.exp(rng.normal(0, spread, days))
+
+
 def fake_predictions(seed=0, loud_task="CCC@2015Q2", days=30) -> pd.DataFrame:
-    """Predictions of two targets on two evaluation sets: AAA, BBB later; CCC held out.
+    """Predictions of three targets on two evaluation sets: AAA, BBB later; CCC held out.
     The returns of `loud_task` are five times as volatile as the others'."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -37,16 +65,10 @@ def fake_predictions(seed=0, loud_task="CCC@2015Q2", days=30) -> pd.DataFrame:
                 dates = pd.bdate_range(f"2015-{1 + 3 * q:02d}-05", periods=days)
                 scale = 0.05 if task == loud_task else 0.01
                 returns = rng.normal(0.0005, scale, days)
-                for target in ("return", "variance"):
-                    truth = returns if target == "return" else returns**2
-                    for model in LEARNERS + BASELINES:
-                        noise = 0.5 * (1 + LEARNERS.index(model)) if model in LEARNERS else 1.0
-                        if model == "historical_mean":
-                            pred = np.full(days, truth.mean() * 0.5 + 0.0002)
-                        elif model == "zero":
-                            pred = np.zeros(days)
-                        else:
-                            pred = truth + rng.normal(0, noise * scale, days)
+                for target in TARGETS:
+                    truth = _truth(target, returns)
+                    baselines = BASELINES if target == "return" else VARIANCE_BASELINES
+                    for model in LEARNERS + baselines:
                         rows.append(
                             pd.DataFrame(
                                 {
@@ -58,7 +80,7 @@ def fake_predictions(seed=0, loud_task="CCC@2015Q2", days=30) -> pd.DataFrame:
                                     "task": task,
                                     "date": dates,
                                     "symbol": symbol,
-                                    "pred_1": pred,
+                                    "pred_1": _forecast(rng, target, model, truth, scale, days),
                                     "true_1": truth,
                                     "next_return": returns,
                                     "trailing_vol": np.full(days, scale),
@@ -70,7 +92,7 @@ def fake_predictions(seed=0, loud_task="CCC@2015Q2", days=30) -> pd.DataFrame:
 
 def fake_result(run_dir, seed=0) -> RunResult:
     """A RunResult scored as a real run is, without training anything."""
-    config = ExperimentConfig(targets=["return", "variance"], held_out=["CCC"], seed=seed)
+    config = ExperimentConfig(targets=list(TARGETS), held_out=["CCC"], seed=seed)
     predictions = fake_predictions(seed)
     leaderboard, strategies = scoring.score(predictions, config)
     return RunResult(config, predictions, leaderboard, strategies, run_dir, 1.0)
@@ -182,19 +204,25 @@ def test_equity_chart_shows_the_top_learners_baselines_and_buy_and_hold_only(res
         plt.close(fig)
 
 
-@pytest.mark.parametrize("target", ["return", "variance"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_forecast_chart_picks_the_loudest_held_out_quarter_and_a_meta_learner(result, target):
     assert plots.stress_task(_predictions(result, target)) == ("CCC", "CCC@2015Q2")
     board = _board(result, target)
-    models = plots.forecast_models(board)
+    metric = "mse" if target == "return" else "qlike"
+    models = plots.forecast_models(board, metric)
+    held = board[board["eval_set"] == HELD]
+    learners = held[held["kind"] == "learner"].sort_values(metric)
+    assert models[0] == learners["model"].iloc[0]
     assert any(plots.is_meta_learner(m) for m in models)
-    assert "pooled:mlp" in models and any(m in BASELINES for m in models)
+    baselines = BASELINES if target == "return" else VARIANCE_BASELINES
+    assert "pooled:mlp" in models and any(m in baselines for m in models)
     fig = plots.forecast_chart(board, _predictions(result, target), target)
     try:
         ax = fig.axes[0]
         title = ax.get_title()
         assert "Held-out CCC, 2015Q2" in title and "largest return variance" in title
-        assert ax.get_yscale() == ("log" if target == "variance" else "linear")
+        assert f"(by held-out {metric.upper()})" in title
+        assert ax.get_yscale() == ("linear" if target == "return" else "log")
         labels = [line.get_label() for line in ax.get_lines() if line.get_label()[0] != "_"]
         assert labels == ["actual", *models]
     finally:
