@@ -34,6 +34,7 @@ import pandas as pd
 from metazoo import data as mdata
 from metazoo.experiment.config import ExperimentConfig
 from metazoo.experiment.learners import TrainingData, make_learners
+from metazoo.forecasting import save_run_forecaster
 
 VALID_FRACTION = 0.2  # last share of the training dates that averaging weights are fitted on
 
@@ -263,6 +264,8 @@ def _run_fold(config, frame, windows, target, fold, cutoffs, run_dir, label, say
                 rows.append(_rows(episodes, forecast, target, held, learner.name))
         if run_dir is not None:
             learner.save(_path(run_dir, "models", target, held, learner.name + ".keras"))
+            folder = _path(run_dir, "models", target, held, learner.name)
+            save_run_forecaster(learner, scaler, windows, target, config, folder)
         say(f"{label} {learner.name}: {time.perf_counter() - began:.1f}s")
     began = time.perf_counter()
     fit_frame = frame[frame["symbol"].isin(fold.train)]
