@@ -34,6 +34,8 @@ the target standardization, or `exp` of a log-variance output."""
 MODEL_FILE = "model.keras"
 SPEC_FILE = "forecaster.json"
 FORMAT = 1
+SHIPPED = Path(__file__).resolve().parent / "forecasters" / "variance_1d"
+"""The forecaster shipped with the package (see `scripts/build_forecaster.py`)."""
 Z_95 = 1.959963984540054  # the two-sided 95% quantile of the standard normal
 EWM_MEMORY = 5  # extra rows (times the window) read for features with an infinite memory
 
@@ -412,6 +414,42 @@ def load_forecaster(path) -> Forecaster:
     for key in ("format", "learner", "target_names"):
         config.pop(key, None)
     return Forecaster(model, **config)
+
+
+def find_forecaster(path=None) -> Path:
+    """The forecaster folder `path` names: a forecaster folder, its JSON, or a folder
+    holding exactly one forecaster (a run folder holds one per learner, target and fold:
+    name one of them); None for the shipped forecaster `SHIPPED`."""
+    if path is None:
+        if not (SHIPPED / SPEC_FILE).is_file():
+            raise FileNotFoundError(
+                f"model expected a forecaster folder: this install has no shipped forecaster "
+                f"at {SHIPPED}. Received: model=None"
+            )
+        return SHIPPED
+    folder = Path(path)
+    folder = folder.parent if folder.name == SPEC_FILE else folder
+    if (folder / SPEC_FILE).is_file() or not folder.is_dir():
+        return folder
+    found = sorted(p.parent for p in folder.rglob(SPEC_FILE))
+    if len(found) == 1:
+        return found[0]
+    listed = "\n  ".join(str(p) for p in found[:40])
+    more = f"\n  ... and {len(found) - 40} more" if len(found) > 40 else ""
+    raise ValueError(
+        f"model expected one forecaster folder; {folder} holds {len(found)}"
+        + (f":\n  {listed}{more}" if found else "")
+        + f"\nReceived: model={str(path)!r}"
+    )
+
+
+def interval_note(target: str) -> str:
+    """What the `lower` and `upper` columns of a forecast of `target` are."""
+    if target == "direction":
+        return "none for a direction forecast"
+    if target == "return":
+        return "forecast +- 1.96 x the RMS error of the adapted learner on the support days"
+    return "+-1.96 sigma band of the log return over the horizon (sigma from the forecast)"
 
 
 def save_run_forecaster(learner, scaler, windows, target, config, path) -> Path | None:

@@ -160,3 +160,44 @@ def test_errors_name_the_argument(maml, new_assets):
         metazoo.load_forecaster("/nonexistent/forecaster")
     with pytest.raises(ValueError, match="output expected"):
         Forecaster(forecaster.model, FEATURES, LOOKBACK, "return", output="log")
+
+
+def yahoo_csv(path, n=90, seed=3):
+    """A Yahoo Finance download of one asset: Date, Open, High, Low, Close, Adj Close, Volume."""
+    frame = make_prices(n, symbols=("X",), seed=seed).drop(columns="symbol")
+    frame = frame.rename(columns=str.capitalize)
+    frame.insert(5, "Adj Close", frame["Close"] * 0.99)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_cli_forecasts_a_yahoo_csv_with_a_run_folder(maml, tmp_path, capsys):
+    from metazoo import cli
+
+    forecaster, _ = maml
+    forecaster.save(tmp_path / "run" / "models" / "return" / "AAA" / "maml_mlp")
+    csv, out = yahoo_csv(tmp_path / "acme.csv"), tmp_path / "forecasts.csv"
+    args = ["forecast", "--model", str(tmp_path / "run"), "--data", str(csv)]
+    assert cli.main([*args, "--output", str(out), "--support-days", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "adapted on the last 5 labelled days" in printed and "acme" in printed
+    table = pd.read_csv(out, parse_dates=["date"])
+    assert list(table["symbol"]) == ["acme"] and np.isfinite(table["forecast"]).all()
+    with pytest.warns(mdata.AdjustedPricesWarning):
+        expected = forecaster.forecast(mdata.load_prices(csv), support_days=5)
+    np.testing.assert_allclose(table["forecast"], expected["forecast"], rtol=1e-6)
+    forecaster.save(tmp_path / "run" / "models" / "return" / "AAA" / "pooled_mlp")
+    assert cli.main([*args, "--output", str(out)]) == 2
+    assert "holds 2" in capsys.readouterr().err
+    assert cli.main([*args[:2], str(tmp_path / "run" / "nope"), *args[3:]]) == 2
+
+
+def test_layout_option_of_data_and_run(tmp_path, capsys):
+    from metazoo import cli
+    from metazoo.experiment.command import OPTIONS
+
+    csv = yahoo_csv(tmp_path / "acme.csv")
+    assert cli.main(["data", "--data", str(csv), "--layout", "single"]) == 0
+    assert "acme" in capsys.readouterr().out
+    assert cli.main(["data", "--data", str(csv), "--layout", "wide"]) == 2
+    assert "layout" in OPTIONS

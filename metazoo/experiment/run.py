@@ -66,7 +66,7 @@ def load_frame(config: ExperimentConfig) -> pd.DataFrame:
     if config.data is None:
         frame = mdata.load_markets()
     else:
-        frame = mdata.load_prices(config.data, missing=config.missing)
+        frame = mdata.load_prices(config.data, missing=config.missing, layout=config.layout)
         own = sorted(frame["symbol"].unique())
         if config.with_bundled or len(own) == 1:  # one asset: train on the bundle, test on it
             bundled = mdata.load_markets()
