@@ -201,3 +201,37 @@ def test_layout_option_of_data_and_run(tmp_path, capsys):
     assert "acme" in capsys.readouterr().out
     assert cli.main(["data", "--data", str(csv), "--layout", "wide"]) == 2
     assert "layout" in OPTIONS
+
+
+def close_only(returns, symbol="SYN"):
+    dates = pd.bdate_range("2021-01-04", periods=len(returns) + 1)
+    close = 50 * np.exp(np.concatenate([[0.0], np.cumsum(returns)]))
+    return pd.DataFrame({"date": dates, "symbol": symbol, "close": close})
+
+
+def test_the_shipped_variance_forecaster_scales_with_the_returns():
+    from metazoo.forecasting import SHIPPED
+
+    forecaster = metazoo.load_forecaster(SHIPPED)
+    assert forecaster.target == "rv:squared_return" and forecaster.output == "exp"
+    assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 100_000  # KB, not MB
+    returns = np.random.default_rng(5).standard_t(5, size=120) * 0.01 / np.sqrt(5 / 3)
+    base = forecaster.forecast(close_only(returns))["forecast"].iloc[0]
+    assert np.isfinite(base) and 2e-5 < base < 1e-3  # a daily variance near 1e-4
+    for c in (0.5, 3.0):
+        scaled = forecaster.forecast(close_only(c * returns))["forecast"].iloc[0]
+        # Returns c times larger give a variance about c^2 larger: exactly c^(2 e), with e
+        # the elasticity of the log-HAR forecast (its slopes sum to about 0.86, and one
+        # inner step on 20 days moves the level little), so a little below c^2.
+        elasticity = np.log(scaled / base) / np.log(c**2)
+        assert 0.8 < elasticity < 1.05, (c, elasticity)
+
+
+def test_forecast_without_model_uses_the_shipped_forecaster(tmp_path, capsys):
+    from metazoo import cli
+
+    csv, out = yahoo_csv(tmp_path / "acme.csv", n=60), tmp_path / "f.csv"
+    assert cli.main(["forecast", "--data", str(csv), "--output", str(out)]) == 0
+    assert "variance_1d" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    assert list(table["target"]) == ["rv_squared_return_mean_1"] and table["forecast"][0] > 0
