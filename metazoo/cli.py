@@ -179,7 +179,12 @@ def _forecast(args) -> None:
         f"{forecaster.target!r}, horizon {forecaster.horizon}), adapted on the last {k} "
         "labelled days of each asset"
     )
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    shown = table
+    if forecaster.target == "variance" or forecaster.target.startswith("rv:"):
+        summed = forecaster.cumulative and forecaster.target == "variance"  # h days' sum
+        daily = table["forecast"].clip(lower=0) / (forecaster.horizon if summed else 1)
+        shown = table.assign(annual_vol=np.sqrt(252 * daily))
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     print(f"lower, upper: {forecasting.interval_note(forecaster.target)}")
     table.to_csv(args.output, index=False)
     print(f"forecasts: {args.output}")
