@@ -235,3 +235,14 @@ def test_forecast_without_model_uses_the_shipped_forecaster(tmp_path, capsys):
     assert "variance_1d" in capsys.readouterr().out
     table = pd.read_csv(out)
     assert list(table["target"]) == ["rv_squared_return_mean_1"] and table["forecast"][0] > 0
+
+
+def test_a_plain_keras_model_forecasts_its_last_window_as_it_is(new_assets):
+    network = models.build("mlp", (LOOKBACK, len(FEATURES)), 1, seed=0, units=(4,))
+    forecaster = Forecaster(network, FEATURES, LOOKBACK, "direction", support_size=K)
+    table = forecaster.forecast(new_assets)
+    part = new_assets[new_assets["symbol"] == "OLD"]
+    last = mdata.compute_features(part, list(FEATURES))[list(FEATURES)].to_numpy()[-LOOKBACK:]
+    expected = network.predict(last[None].astype("float32"), verbose=0)[0, 0]
+    np.testing.assert_allclose(table["forecast"].iloc[1], expected, rtol=1e-5)
+    assert table[["lower", "upper"]].isna().all(axis=None)  # no interval for a direction
