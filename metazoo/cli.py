@@ -34,18 +34,51 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--data", help="CSV file of prices (long or wide); default: the bundled markets"
         )
-        sub.add_argument(
-            "--missing",
-            choices=data.datasets.MISSING_POLICIES,
-            default="raise",
-            help="what to do with missing values in --data (default: raise)",
-        )
+        _data_options(sub)
     run.add_argument("--target", choices=data.features.TARGETS, default="return")
     add_options(
         run, TASK_OPTIONS, defaults={"held_out": "MSFT", "test_start": "2015-01-01"}
     )  # the flags of `run`
     add_run_parser(commands)
+    forecast = commands.add_parser(
+        "forecast",
+        help="forecast every asset of a CSV with a saved forecaster (adapting on its last days)",
+        description=(
+            "Adapt a saved forecaster on each asset's last --support-days labelled days and "
+            "forecast the next horizon from its last date. Prints the forecasts and writes "
+            "them to --output."
+        ),
+    )
+    forecast.add_argument(
+        "--model",
+        help="forecaster folder (models/<target>/<fold>/<learner>/ of a run folder, or a "
+        "run folder to choose from); default: the shipped 1-day variance forecaster",
+    )
+    forecast.add_argument("--data", required=True, help="CSV file of prices (long, single, wide)")
+    _data_options(forecast)
+    forecast.add_argument(
+        "--support-days", type=int, help="labelled days to adapt on [the forecaster's own]"
+    )
+    forecast.add_argument(
+        "--output", default="forecasts.csv", help="CSV file of the forecasts [forecasts.csv]"
+    )
     return parser
+
+
+def _data_options(parser) -> None:
+    parser.add_argument(
+        "--missing",
+        choices=data.datasets.MISSING_POLICIES,
+        default="raise",
+        help="what to do with missing values in --data (default: raise)",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=data.datasets.LAYOUTS,
+        default="auto",
+        help="layout of --data: long (date, symbol, fields), single (one asset, e.g. a "
+        "Yahoo download), wide (one close column per asset) [auto: from the columns]",
+    )
 
 
 def _load(args) -> pd.DataFrame:
@@ -53,7 +86,7 @@ def _load(args) -> pd.DataFrame:
         return data.load_markets()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", data.MissingDataWarning)
-        frame = data.load_prices(args.data, missing=args.missing)
+        frame = data.load_prices(args.data, missing=args.missing, layout=args.layout)
     for warning in caught:
         print(f"note: {warning.message}")
     return frame
@@ -130,6 +163,33 @@ def _tasks(args) -> None:
     print(pd.DataFrame(rows).set_index("task set").to_string())
 
 
+def _forecast(args) -> None:
+    from metazoo.experiment.command import import_tensorflow_quietly
+
+    frame = _load(args)
+    import_tensorflow_quietly()
+    from metazoo import forecasting
+
+    path = forecasting.find_forecaster(args.model)
+    forecaster = forecasting.load_forecaster(path)
+    table = forecaster.forecast(frame, support_days=args.support_days)
+    k = args.support_days or forecaster.support_size
+    print(
+        f"Forecaster {path} ({forecaster.get_config()['learner']}, target "
+        f"{forecaster.target!r}, horizon {forecaster.horizon}), adapted on the last {k} "
+        "labelled days of each asset"
+    )
+    shown = table
+    if forecaster.target == "variance" or forecaster.target.startswith("rv:"):
+        summed = forecaster.cumulative and forecaster.target == "variance"  # h days' sum
+        daily = table["forecast"].clip(lower=0) / (forecaster.horizon if summed else 1)
+        shown = table.assign(annual_vol=np.sqrt(252 * daily))
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    print(f"lower, upper: {forecasting.interval_note(forecaster.target)}")
+    table.to_csv(args.output, index=False)
+    print(f"forecasts: {args.output}")
+
+
 def main(argv=None) -> int:
     """Run the `metazoo` command with `argv` (default: the process arguments); return the
     exit status: 0 on success, 2 on bad input (the message goes to stderr)."""
@@ -141,6 +201,8 @@ def main(argv=None) -> int:
             print(_data_summary(_load(args)).to_string())
         elif args.command == "tasks":
             _tasks(args)
+        elif args.command == "forecast":
+            _forecast(args)
         else:
             run_command(args)
     except (ValueError, FileNotFoundError) as error:

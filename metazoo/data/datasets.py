@@ -25,6 +25,7 @@ PRICE_FIELDS = ("open", "high", "low", "close")
 FIELDS = (*PRICE_FIELDS, "volume")
 COLUMNS = ("date", "symbol", *FIELDS)
 MISSING_POLICIES = ("raise", "drop", "ffill")
+LAYOUTS = ("auto", "long", "single", "wide")
 ADJUSTED_CLOSE = ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close")
 # A one-day close-to-close change beyond these is flagged as a suspected split or data error.
 JUMP_UP, JUMP_DOWN = 1.0, -0.5

@@ -22,6 +22,7 @@ from metazoo.experiment.config import (
 OPTIONS = {
     "data": (str, "CSV file of prices, long or wide (default: the bundled markets)"),
     "missing": (str, "missing values in --data: raise, drop or ffill"),
+    "layout": (str, "layout of --data: auto, long, single (one asset) or wide"),
     "symbols": (str, "comma-separated symbols to use (default: all)"),
     "targets": (
         str,

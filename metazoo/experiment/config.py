@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from metazoo.data.datasets import MISSING_POLICIES
+from metazoo.data.datasets import LAYOUTS, MISSING_POLICIES
 from metazoo.data.tasks import EVAL_SETS  # noqa: F401  (the evaluation sets, for readers)
 from metazoo.experiment.targets import KINDS, parse_token
 from metazoo.trainers import registry
@@ -51,6 +51,7 @@ class ExperimentConfig:
     Attributes:
         data: CSV file of prices (long or wide); None for the bundled markets.
         missing: missing-value policy for `data` (`raise`, `drop` or `ffill`).
+        layout: layout of `data`: `auto`, `long`, `single` or `wide` (see `load_prices`).
         with_bundled: add the bundled markets to `data`, and hold out the assets of `data`
             (the one fold of the run). A `data` file of one asset implies it.
         symbols: symbols to use (default all).
@@ -124,6 +125,7 @@ class ExperimentConfig:
 
     data: str | None = None
     missing: str = "raise"
+    layout: str = "auto"
     with_bundled: bool = False
     symbols: list[str] | None = None
     targets: list[str] = field(default_factory=lambda: ["return", "variance", "variance:5"])
@@ -277,6 +279,8 @@ def _check(config: ExperimentConfig) -> None:
         unknown = [m for m in getattr(config, name) if m not in available()]
         if unknown:
             raise ValueError(f"{name} must be among {available()}. Received unknown: {unknown}")
+    if config.layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}. Received: {config.layout!r}")
     if config.missing not in MISSING_POLICIES:
         raise ValueError(f"missing must be one of {MISSING_POLICIES}. Received: {config.missing!r}")
     config.inner_clip_norm = check_positive(

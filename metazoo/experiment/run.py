@@ -45,6 +45,7 @@ from metazoo import data as mdata
 from metazoo.experiment.config import ExperimentConfig
 from metazoo.experiment.learners import TrainingData, make_learners
 from metazoo.experiment.targets import section_config, target_spec
+from metazoo.forecasting import save_run_forecaster
 
 VALID_FRACTION = 0.2  # last share of the training dates that averaging weights are fitted on
 
@@ -76,7 +77,7 @@ def load_frame(config: ExperimentConfig) -> pd.DataFrame:
     if config.data is None:
         frame = mdata.load_markets()
     else:
-        frame = mdata.load_prices(config.data, missing=config.missing)
+        frame = mdata.load_prices(config.data, missing=config.missing, layout=config.layout)
         own = sorted(frame["symbol"].unique())
         if config.with_bundled or len(own) == 1:  # one asset: train on the bundle, test on it
             bundled = mdata.load_markets()
@@ -310,6 +311,8 @@ def _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say) 
                 rows.append(_rows(episodes, forecast, target, held, learner.name))
         if run_dir is not None:
             learner.save(_path(run_dir, "models", target, held, learner.name + ".keras"))
+            folder = _path(run_dir, "models", target, held, learner.name)
+            save_run_forecaster(learner, scaler, windows, spec, config, folder)
         say(f"{label} {learner.name}: {time.perf_counter() - began:.1f}s")
     began = time.perf_counter()
     fit_frame = frame[frame["symbol"].isin(fold.train)]

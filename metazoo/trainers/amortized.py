@@ -88,8 +88,15 @@ class AmortizedMetaLearner(EpisodicModel):
         also works: its query targets are ignored)."""
         if isinstance(inputs, dict):
             support_x, support_y, query_x = (inputs[key] for key in _INPUT_KEYS)
-        else:
+        elif isinstance(inputs, (tuple, list)) and len(inputs) in (3, 4):
             support_x, support_y, query_x = tuple(inputs)[:3]
+        else:
+            raise TypeError(
+                f"{type(self).__name__} forecasts a task from its support set: use "
+                "`adapt(support_x, support_y).predict(x)` or `predict_tasks(batch)`, or give "
+                "`predict` a dict with keys support_x, support_y, query_x. Received: "
+                f"{type(inputs).__name__} input of shape {getattr(inputs, 'shape', None)}"
+            )
         context = self.task_context(support_x, support_y, training=training)
         return self.predict_query(context, query_x, training=training)
 

@@ -114,3 +114,19 @@ def test_run_folder_is_not_overwritten(quick_run, capsys):
     code = cli.main(["run", "--quick", "--output", str(quick_run.parent), "--run-name", "quick"])
     assert code == 2
     assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_every_saved_learner_has_a_forecaster_that_forecasts_its_asset(quick_run):
+    import metazoo
+    from metazoo import data as mdata
+
+    saved = sorted((quick_run / "models").rglob("*.keras"))
+    files = [p for p in saved if p.name != "model.keras"]
+    folders = sorted(p.parent for p in (quick_run / "models").rglob("forecaster.json"))
+    assert files and folders == [p.with_suffix("") for p in files]
+    msft = mdata.load_markets(symbols=["MSFT"])
+    for folder in folders:
+        forecaster = metazoo.load_forecaster(folder)
+        table = forecaster.forecast(msft)
+        assert list(table["symbol"]) == ["MSFT"] and np.isfinite(table["forecast"]).all()
+        assert table["date"].iloc[0] == msft["date"].max()
