@@ -201,6 +201,11 @@ def test_layout_option_of_data_and_run(tmp_path, capsys):
     assert "acme" in capsys.readouterr().out
     assert cli.main(["data", "--data", str(csv), "--layout", "wide"]) == 2
     assert "layout" in OPTIONS
+    from metazoo.experiment import ExperimentConfig
+
+    assert ExperimentConfig(layout="single").validated().layout == "single"
+    with pytest.raises(ValueError, match="layout must be one of"):
+        ExperimentConfig(layout="tall").validated()
 
 
 def close_only(returns, symbol="SYN"):
