@@ -176,7 +176,7 @@ def _forecast(args) -> None:
     k = args.support_days or forecaster.support_size
     print(
         f"Forecaster {path} ({forecaster.get_config()['learner']}, target "
-        f"{forecaster.target!r}, horizon {forecaster.horizon}), adapted on the last {k} "
+        f"{forecaster.target!r}, horizon {forecaster.horizon}); support: the last {k} "
         "labelled days of each asset"
     )
     shown = table

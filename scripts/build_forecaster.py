@@ -104,9 +104,18 @@ def evaluate(prices, windows, start_date: str, seed: int, meta_steps: int, epoch
     keys = pd.DataFrame({"date": query.times, "symbol": query.symbols.astype(str)})
     forecasts["HAR-RV (OLS on variances)"] = keys.merge(levels, on=["date", "symbol"])["h"]
     print(f"held out: {len(truth)} forecasts, {episodes.batch.support_x.shape[0]} quarters")
+    symbols = keys["symbol"].to_numpy()
+    table = {}
     for name, h in forecasts.items():
         h = np.maximum(np.asarray(h, dtype=np.float64), 1e-12)
-        print(f"  {name:38s} QLIKE {qlike(truth, h):.4f}")
+        row = {"all": qlike(truth, h)}
+        row.update({s: qlike(truth[symbols == s], h[symbols == s]) for s in np.unique(symbols)})
+        table[name] = row
+    scores = pd.DataFrame(table).T
+    seen = set(windows.select(end=cut - pd.Timedelta(days=1)).symbols)
+    scores.columns = [c if c == "all" or c in seen else f"{c}*" for c in scores.columns]
+    print("QLIKE (lower is better; * an asset with no training data before the cut):")
+    print(scores.to_string(float_format=lambda v: f"{v:.4f}"))
 
 
 def main(argv=None) -> int:

@@ -180,7 +180,7 @@ def test_cli_forecasts_a_yahoo_csv_with_a_run_folder(maml, tmp_path, capsys):
     args = ["forecast", "--model", str(tmp_path / "run"), "--data", str(csv)]
     assert cli.main([*args, "--output", str(out), "--support-days", "5"]) == 0
     printed = capsys.readouterr().out
-    assert "adapted on the last 5 labelled days" in printed and "acme" in printed
+    assert "support: the last 5 labelled days" in printed and "acme" in printed
     table = pd.read_csv(out, parse_dates=["date"])
     assert list(table["symbol"]) == ["acme"] and np.isfinite(table["forecast"]).all()
     with pytest.warns(mdata.AdjustedPricesWarning):
@@ -201,6 +201,11 @@ def test_layout_option_of_data_and_run(tmp_path, capsys):
     assert "acme" in capsys.readouterr().out
     assert cli.main(["data", "--data", str(csv), "--layout", "wide"]) == 2
     assert "layout" in OPTIONS
+    from metazoo.experiment import ExperimentConfig
+
+    assert ExperimentConfig(layout="single").validated().layout == "single"
+    with pytest.raises(ValueError, match="layout must be one of"):
+        ExperimentConfig(layout="tall").validated()
 
 
 def close_only(returns, symbol="SYN"):
