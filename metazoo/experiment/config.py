@@ -76,7 +76,8 @@ class ExperimentConfig:
             it, test on it), e.g. `currency`.
         support_size: samples each evaluation task adapts on (K).
         query_size: query samples per meta-training episode.
-        models: zoo base networks; every learner is run on each.
+        models: zoo base networks of the return and direction sections; every learner is
+            run on each (the variance section takes `variance_models`).
         learners: learner kinds (see `LEARNER_KINDS`; default `DEFAULT_LEARNERS`, `["all"]`
             for every one): `pooled` (one network on every
             training window, no adaptation), `finetune` (the pooled network fine-tuned with
