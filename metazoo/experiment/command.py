@@ -181,7 +181,8 @@ def run_command(args) -> None:
     what = "quick run" if config.quick else "run"
     progress(
         f"metazoo {what}: targets {config.targets}, models {config.models}, "
-        f"learners {config.learners}, seed {config.seed}"
+        f"variance models {config.variance_models}, learners {config.learners}, "
+        f"seed {config.seed}" + (", validation periods only" if config.validation else "")
     )
     result = run_experiment(config, progress=progress)
     for target in config.targets:

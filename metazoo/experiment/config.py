@@ -77,7 +77,8 @@ class ExperimentConfig:
             it, test on it), e.g. `currency`.
         support_size: samples each evaluation task adapts on (K).
         query_size: query samples per meta-training episode.
-        models: zoo base networks; every learner is run on each.
+        models: zoo base networks of the return and direction sections; every learner is
+            run on each (the variance section takes `variance_models`).
         learners: learner kinds (see `LEARNER_KINDS`; default `DEFAULT_LEARNERS`, `["all"]`
             for every one): `pooled` (one network on every
             training window, no adaptation), `finetune` (the pooled network fine-tuned with
@@ -156,9 +157,11 @@ class ExperimentConfig:
     learning_rate: float = 1e-3
     cost_bps: float = 5.0
     var_alpha: float = 0.01
+    # The variance section's settings: the choice of `scripts/tune_variance.py --seed 0` on
+    # validation periods (base, inner_lr, adapt_steps); see that script.
     variance_models: list[str] = field(default_factory=lambda: ["har"])
     variance_features: list[str] = field(default_factory=lambda: list(HAR_FEATURES))
-    variance_inner_lr: float = 0.02
+    variance_inner_lr: float = 0.005
     variance_inner_steps: int = 1
     variance_adapt_steps: int = 1
     variance_meta_steps: int = 300

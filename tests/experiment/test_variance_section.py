@@ -198,3 +198,18 @@ def test_same_seed_same_variance_numbers(price_file):
 
 def _seed(config, seed):
     return {"targets": config.targets, "learners": config.learners, "baselines": [], "seed": seed}
+
+
+def test_variance_settings_and_validation_have_flags():
+    from metazoo import cli
+    from metazoo.experiment.command import config_from_args
+
+    args = cli._parser().parse_args(
+        ["run", "--validation", "--variance-models", "harnet", "--variance-inner-lr", "0.01",
+         "--variance-adapt-steps", "2", "--targets", "variance:22"]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.validation is True and config.variance_models == ["harnet"]
+    assert config.variance_inner_lr == 0.01 and config.variance_adapt_steps == 2
+    assert config.targets == ["variance:22"]
+    assert config_from_args(cli._parser().parse_args(["run"])).validation is False
