@@ -190,7 +190,7 @@ def test_garch_filter_matches_arch_with_the_fitted_parameters():
     )
     forecast = baseline.predict(prices)[["variance_1", "variance_2", "variance_3"]].to_numpy()
     # arch's sigma_k^2 is the variance of return k (row k + 1) known at row k; arch starts
-    # from a backcast, we from the unconditional variance, which washes out over the rows
+    # from a backcast, we from the sample variance, which washes out over the rows
     np.testing.assert_allclose(forecast[300:-1, 0] * 1e4, fixed.conditional_volatility[300:] ** 2)
     ahead = fixed.forecast(horizon=3, reindex=False).variance.iloc[-1].to_numpy()
     np.testing.assert_allclose(forecast[-1] * 1e4, ahead, rtol=1e-6)
@@ -274,3 +274,14 @@ def test_estimator_conventions():
     assert baseline.fit(make_prices(30)) is baseline
     assert baseline.symbols_ == ("AAA", "BBB")
     assert (baseline.target_, baseline.horizon_, baseline.cumulative_) == ("return", 1, False)
+
+
+def test_garch_starts_from_the_sample_variance_of_its_fit():
+    # A near-integrated fit has an unconditional variance far from the data's; the filter
+    # starts where arch's does, near the data's own variance.
+    prices = _garch_prices(400, seed=5)
+    baseline = GARCH11().fit(prices, "variance")
+    returns = 100 * np.diff(np.log(prices["close"].to_numpy()))
+    start = baseline.params_.loc["AAA", "start_variance"]
+    assert start == pytest.approx(np.var(returns))
+    assert baseline.predict(prices)["variance_1"].iloc[0] * 1e4 == pytest.approx(start)
