@@ -27,14 +27,16 @@ TABLE_COLUMNS = {
     "return": ["mse", "r2_oos", "hit_rate", "ic", "rank_ic", "icir", "sharpe", "sharpe_vol_scaled",
                "max_drawdown", "turnover", "portfolio_sharpe"],
     "variance": ["qlike", "mse_log", "dm_p_har", "dm_p_garch", "in_mcs", "var1_breach",
-                 "var1_kupiec_p"],
+                 "var1_kupiec_p", "var1t_breach", "var1t_kupiec_p"],
     "direction": ["mse", "hit_rate", "ic", "rank_ic", "sharpe", "max_drawdown"],
 }  # fmt: skip
 # The report's variance tables: errors and significance, then risk (1-day targets).
 VARIANCE_COLUMNS = ["qlike", "mse_log", "mse", "r2_oos", "dm_p_har", "dm_p_garch", "in_mcs",
                     "mcs_p"]  # fmt: skip
 RISK_COLUMNS = ["var1_breach", "var1_kupiec_p", "var1_cc_p", "es1_forecast", "es1_realized",
-                "var5_breach", "var5_kupiec_p", "var5_cc_p", "es5_forecast", "es5_realized",
+                "var1t_breach", "var1t_kupiec_p", "var1t_cc_p", "es1t_forecast",
+                "es1t_realized", "var5_breach", "var5_kupiec_p", "var5_cc_p", "es5_forecast",
+                "es5_realized", "var5t_breach", "var5t_kupiec_p", "var5t_cc_p",
                 "vt_vol_ratio", "vt_tracking", "ivp_vol_ratio", "ivp_tracking"]  # fmt: skip
 BREAKDOWN_BOOTSTRAP = 1000
 
@@ -213,6 +215,8 @@ def variance_section(result, target) -> list:
         "`var1_breach` and `var5_breach`, the share of days below the 1% and 5% VaR; "
         "`_kupiec_p`, Kupiec's test of that rate; `_cc_p`, Christoffersen's conditional "
         "coverage (rate and independence; transitions within each evaluation task). "
+        "Columns with a `t` after the level (`var1t_breach`) take the VaR and ES of a "
+        "Student t with 5 degrees of freedom of variance `h` (fixed, not fitted). "
         "`es1_forecast` is the mean forecast expected shortfall on the breach days, "
         "`es1_realized` the mean loss on them (equal if the ES is right). Books sized from "
         f"the forecasts, net of costs, to {TARGET_VOL:.0%} annualized volatility: `vt_`, a "

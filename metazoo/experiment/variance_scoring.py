@@ -23,7 +23,8 @@ Per (target, evaluation set, model), over the query samples of every fold:
 * **risk** (1-day targets only: a row carries the next day's return and no longer one, so
   the VaR of a 5-day forecast is not scored): for each level `alpha` of `VAR_LEVELS` (and
   the run's `var_alpha`), the normal VaR `-z_alpha sqrt(h)` against the next day's log
-  return, `var{a}_breach` (the share of breaches, `a` = 100 alpha), Kupiec's
+  return, `var{a}_breach` (the share of breaches, `a` = 100 alpha), and the same for a
+  Student t with `T_DOF` (5) degrees of freedom of variance `h` in `var{a}t_*` columns, Kupiec's
   `var{a}_kupiec_p` and Christoffersen's conditional coverage `var{a}_cc_p` (transitions
   counted within each evaluation task's consecutive query days, summed over tasks), and
   the expected shortfall: `es{a}_forecast`, the mean forecast ES on the breach days, beside
@@ -58,6 +59,11 @@ DM_REFERENCES = {"dm_p_har": "har_rv", "dm_p_garch": "garch11"}
 SIGNIFICANCE = 0.05  # a DM p-value below this marks a significant improvement
 MCS_SIZE, MCS_REPS = 0.1, 300
 VAR_LEVELS = (0.01, 0.05)
+# Return distributions of the VaR: the normal, and a Student t with T_DOF degrees of freedom
+# scaled to the forecast variance (a fixed, standard choice for fat-tailed daily returns,
+# not fitted), whose columns carry a `t` after the level (`var1t_breach`).
+VAR_DISTS = (("normal", ""), ("t", "t"))
+T_DOF = 5
 TRACKING_WINDOW = 21  # a month: evaluation tasks are quarters of which K days adapt
 
 
@@ -195,7 +201,8 @@ def risk(rows: pd.DataFrame, config) -> tuple[dict, dict]:
     the daily net returns of its `vol_target` and `inverse_vol` books."""
     metrics = {}
     for alpha in dict.fromkeys((*VAR_LEVELS, config.var_alpha)):
-        metrics |= var_scores(rows, alpha)
+        for dist, _ in VAR_DISTS:
+            metrics |= var_scores(rows, alpha, dist)
     chosen = level_name(config.var_alpha)
     metrics["var_breach_rate"] = metrics[f"var{chosen}_breach"]
     metrics["var_kupiec_p"] = metrics[f"var{chosen}_kupiec_p"]
@@ -203,18 +210,19 @@ def risk(rows: pd.DataFrame, config) -> tuple[dict, dict]:
     return metrics | books, daily
 
 
-def var_scores(rows: pd.DataFrame, alpha: float) -> dict:
-    """Breach rate, Kupiec and Christoffersen p-values and ES of the `alpha` VaR."""
+def var_scores(rows: pd.DataFrame, alpha: float, dist: str = "normal") -> dict:
+    """Breach rate, Kupiec and Christoffersen p-values and ES of the `alpha` VaR under the
+    return distribution `dist` of `VAR_DISTS`."""
     rows = rows.sort_values(["fold", "task", "date"])
     forecast = rows["pred_1"].to_numpy(dtype=np.float64)
     returns = rows["next_return"].to_numpy(dtype=np.float64)
-    var = var_from_variance(forecast, alpha)
+    var = var_from_variance(forecast, alpha, dist, T_DOF)
     breach = var_breaches(returns, var)
     kupiec = var_report(returns, var, alpha)
     tasks = (rows["fold"] + "|" + rows["task"]).to_numpy()
     coverage = pooled_christoffersen_test(breach, tasks, alpha)
-    shortfall = expected_shortfall(forecast, alpha)
-    a = level_name(alpha)
+    shortfall = expected_shortfall(forecast, alpha, dist, T_DOF)
+    a = level_name(alpha) + dict(VAR_DISTS)[dist]
     return {
         f"var{a}_breach": kupiec["breach_rate"],
         f"var{a}_kupiec_p": kupiec["p_value"],

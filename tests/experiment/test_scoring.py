@@ -182,3 +182,29 @@ def test_target_names_give_kind_and_horizon():
     assert variance_scoring.target_horizon("variance") == 1
     with pytest.raises(ValueError, match="`target` expected"):
         variance_scoring.target_horizon("variance:0")
+
+
+def test_student_t_var_covers_fat_tailed_returns_that_the_normal_var_misses():
+    # Returns of a unit-variance Student t(4) scaled by the right volatility: the normal 1%
+    # VaR is breached too often, the t(5) one about as often as it should be.
+    rng = np.random.default_rng(3)
+    days, vol = 20_000, 0.01
+    dates = pd.bdate_range("1990-01-01", periods=days)
+    shocks = rng.standard_t(4, days) / np.sqrt(4 / 2)
+    rows = pd.DataFrame(
+        {
+            "fold": "A",
+            "task": [f"X@{d.year}" for d in dates],
+            "date": dates,
+            "symbol": "X",
+            "pred_1": vol**2,
+            "true_1": 0.0,
+            "next_return": vol * shocks,
+            "trailing_vol": vol,
+        }
+    )
+    normal = variance_scoring.var_scores(rows, 0.01, "normal")
+    student = variance_scoring.var_scores(rows, 0.01, "t")
+    assert student["var1t_breach"] < normal["var1_breach"]
+    assert normal["var1_kupiec_p"] < 0.05 < student["var1t_kupiec_p"]
+    assert student["var1t_breach"] == pytest.approx(np.mean(vol * shocks < -vol * 2.6065), abs=1e-4)
