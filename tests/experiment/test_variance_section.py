@@ -213,3 +213,25 @@ def test_variance_settings_and_validation_have_flags():
     assert config.variance_inner_lr == 0.01 and config.variance_adapt_steps == 2
     assert config.targets == ["variance:22"]
     assert config_from_args(cli._parser().parse_args(["run"])).validation is False
+
+
+def test_changing_later_prices_leaves_earlier_variance_forecasts_unchanged(price_file, tmp_path):
+    overrides = dict(targets=["variance:5"], learners=["finetune", "maml"], baselines=["har_log"])
+    columns = ["target", "fold", "eval_set", "model", "date", "symbol", "pred_1"]
+    before = run_experiment(variance_config(price_file, **overrides), write=False).predictions
+    cut = pd.Timestamp("2021-03-31")
+    prices = pd.read_csv(price_file, parse_dates=["date"])
+    later = prices["date"] > cut
+    for column in ("open", "high", "low", "close"):
+        prices.loc[later, column] *= np.exp(np.linspace(0.0, 0.5, later.sum()))
+    changed = tmp_path / "changed.csv"
+    prices.to_csv(changed, index=False)
+    after = run_experiment(variance_config(changed, **overrides), write=False).predictions
+    before, after = (
+        f[columns].sort_values(columns[:6]).reset_index(drop=True) for f in (before, after)
+    )
+    early = before["date"] <= cut
+    assert early.sum() > 50 and {"maml:har", "har_log"} <= set(before.loc[early, "model"])
+    pd.testing.assert_frame_equal(before[early], after[after["date"] <= cut])
+    late = before[~early].merge(after, on=columns[:6], suffixes=("", "_new"))
+    assert not np.allclose(late["pred_1"], late["pred_1_new"])
