@@ -211,9 +211,10 @@ class Learner:
         """Meta-training in up to 20 epochs of equal length, so that TensorBoard draws a
         training curve: Keras reads the one stream of `meta_steps` meta-batches on from
         epoch to epoch, so the model sees the same meta-batches in the same order as in a
-        single epoch. After each epoch the loss on fixed meta-batches of validation tasks
-        (the training tasks' samples on the last `VALID_FRACTION` of the training dates)
-        is logged beside it; it is only watched, never used to choose anything."""
+        single epoch. Every `max(1, epochs // 5)` epochs (five points of 20) the loss on two fixed
+        meta-batches of validation tasks (the training tasks' samples on the last
+        `VALID_FRACTION` of the training dates) is logged beside it; it is only watched,
+        never used to choose anything."""
         import tensorflow as tf
 
         c = self.config
@@ -246,6 +247,7 @@ class Learner:
             epochs=epochs,
             steps_per_epoch=c.meta_steps // epochs,
             validation_data=validation,
+            validation_freq=max(1, epochs // 5),
             verbose=0,
             callbacks=callbacks,
         )

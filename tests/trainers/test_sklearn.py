@@ -122,17 +122,30 @@ def test_invalid_input_is_refused(data):
 
 
 # scikit-learn's whole estimator suite (53 checks with scikit-learn 1.9), on flat features
-# (one-day windows) with a linear model: about 75 s on a loaded 2-core CPU, one Keras fit
-# (about 1 s, mostly tracing) per check. Every check applies and passes; the one skipped
-# outside a dedicated setup is check_array_api_input (it needs SCIPY_ARRAY_API=1 and an
-# array-API library, and a Keras model takes NumPy arrays only).
+# (one-day windows) with a linear model, Keras steps run eagerly (see `eager_fits`). Every
+# check applies and passes; the one skipped outside a dedicated setup is
+# check_array_api_input (it needs SCIPY_ARRAY_API=1 and an array-API library, and a Keras
+# model takes NumPy arrays only).
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 
+@pytest.fixture
+def eager_fits():
+    """Keras steps run eagerly: the checks are about the estimator API, and each of their
+    fits on a few dozen samples would otherwise spend most of its time tracing a step
+    (the compiled path is what every other test here fits with)."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Even though the `tf.config.experimental_run_functions_eagerly`")
 @parametrize_with_checks(
     [ZooRegressor("linear", epochs=4, batch_size=64, learning_rate=0.1)],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
-def test_scikit_learn_estimator_checks(estimator, check):
+def test_scikit_learn_estimator_checks(estimator, check, eager_fits):
     check(estimator)
