@@ -148,7 +148,7 @@ def test_errors_name_the_argument(maml, new_assets):
     forecaster, _ = maml
     with pytest.raises(TypeError, match="prices expected a DataFrame"):
         forecaster.forecast(new_assets.to_numpy())
-    with pytest.raises(ValueError, match="support_days must be an integer >= 1"):
+    with pytest.raises(ValueError, match="support_days expected an integer >= 1"):
         forecaster.forecast(new_assets, support_days=0)
     with pytest.raises(ValueError, match=r"at least \d+ rows per symbol for support_days=200"):
         forecaster.forecast(new_assets, support_days=200)

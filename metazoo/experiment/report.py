@@ -59,8 +59,9 @@ def write_run(result) -> None:
     as one self-contained page."""
     run_dir = result.run_dir
     result.leaderboard.to_csv(run_dir / "results.csv", index=False)
-    result.predictions.to_csv(run_dir / "predictions.csv.gz", index=False)
-    result.strategies.to_csv(run_dir / "strategies.csv.gz", index=False)
+    fast = {"method": "gzip", "compresslevel": 1}  # 2/3 of the time of level 9, 12% larger
+    result.predictions.to_csv(run_dir / "predictions.csv.gz", index=False, compression=fast)
+    result.strategies.to_csv(run_dir / "strategies.csv.gz", index=False, compression=fast)
     (run_dir / "config.json").write_text(json.dumps(result.config.to_dict(), indent=2) + "\n")
     plots = {}
     for target in result.config.targets:
@@ -274,7 +275,8 @@ def breakdown_section(result, target) -> list:
     predictions = result.predictions[result.predictions["target"] == target]
     metric = breakdown.main_metric(target)
     board = result.leaderboard[result.leaderboard["target"] == target]
-    models = [m for m in dict.fromkeys(board["model"]) if m in set(predictions["model"])]
+    present = set(predictions["model"])
+    models = [m for m in dict.fromkeys(board["model"]) if m in present]
     classes = asset_classes(predictions).set_index("symbol")["asset_class"]
     lines = []
     for title, groups in (("fold", "fold"), ("asset class", classes)):
