@@ -11,6 +11,7 @@ leaderboard's `dm_p_har` column (`metazoo.experiment.variance_scoring`).
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,8 @@ def main(argv=None) -> None:
     parser.add_argument("--reference", default="har_log")
     args = parser.parse_args(argv)
     predictions = pd.read_csv(args.run_dir / "predictions.csv.gz", parse_dates=["date"])
+    settings = args.run_dir / "config.json"  # a token without a horizon takes the run's
+    horizon = json.loads(settings.read_text())["horizon"] if settings.exists() else 1
     rows = []
     for (target, eval_set), part in predictions.groupby(["target", "eval_set"], sort=False):
         if target_kind(target) != "variance":
@@ -40,7 +43,7 @@ def main(argv=None) -> None:
                 f"the run has {list(losses.columns)}"
             )
         for model in losses.columns.drop(args.reference):
-            p = dm_p_value(losses, model, args.reference, target_horizon(target))
+            p = dm_p_value(losses, model, args.reference, target_horizon(target, horizon))
             rows.append({"target": target, "eval_set": eval_set, "model": model, "p": p})
     table = pd.DataFrame(rows).pivot(index="model", columns=["target", "eval_set"], values="p")
     print(f"one-sided DM p-value: QLIKE lower than {args.reference}'s")

@@ -182,7 +182,7 @@ def variance_section(result, target) -> list:
     """Lines of a variance target's section: errors and significance, what is inside the
     noise, and (1-day targets) risk."""
     c, board = result.config, result.leaderboard
-    days = target_horizon(target)
+    days = target_horizon(target, c.horizon)
     what = "1 day" if days == 1 else f"mean daily variance over {days} days"
     references = " and ".join(f"`{m}`" for m in DM_REFERENCES.values())
     lines = ["", f"## Target: {target} ({what})", ""]

@@ -67,7 +67,7 @@ def score(predictions: pd.DataFrame, config) -> tuple[pd.DataFrame, pd.DataFrame
                 entry |= _strategy_metrics(rows, kind, config, strategies, model, eval_set)
             elif kind == "variance":
                 entry |= variance.errors(rows)
-                if target_horizon(target) == 1:
+                if target_horizon(target, config.horizon) == 1:
                     metrics, daily = variance.risk(rows, config)
                     entry |= metrics
                     strategies += [
@@ -76,7 +76,7 @@ def score(predictions: pd.DataFrame, config) -> tuple[pd.DataFrame, pd.DataFrame
                     ]
             group.append(entry)
         if kind == "variance":
-            tests = variance.significance(part, target_horizon(target), config.seed)
+            tests = variance.significance(part, target_horizon(target, config.horizon), config.seed)
             group = [entry | tests.get(entry["model"], {}) for entry in group]
         board += group
         if kind in ("return", "direction"):

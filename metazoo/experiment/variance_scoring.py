@@ -2,8 +2,8 @@
 the risk figures and volatility-targeted books made from them.
 
 A variance target is any name whose part before `:` is `variance` (`variance`,
-`variance:5`); the number after the colon is the horizon in days (1 without one). Each
-prediction row holds the forecast `pred_1` of the mean daily variance over the horizon,
+`variance:5`); the number after the colon is the horizon in days (the run's `horizon`
+without one). Each prediction row holds the forecast `pred_1` of the mean daily variance over the horizon,
 made at the close of `date`, and its realized value `true_1` (mean squared log return).
 Per (target, evaluation set, model), over the query samples of every fold:
 
@@ -72,11 +72,12 @@ def target_kind(target: str) -> str:
     return str(target).split(":")[0]
 
 
-def target_horizon(target: str) -> int:
-    """The horizon in days of a target name: the int after `:`, 1 without one."""
+def target_horizon(target: str, default: int = 1) -> int:
+    """The horizon in days of a target name: the int after `:`, else `default` (the run's
+    `horizon`, which a token without one takes; see `metazoo.experiment.targets`)."""
     _, colon, days = str(target).partition(":")
     if not colon:
-        return 1
+        return int(default)
     if not days.isdigit() or int(days) < 1:
         raise ValueError(
             "`target` expected a name such as 'variance' or 'variance:5' (days >= 1 after "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,6 +100,21 @@ def test_var_breach_rates_are_a_hand_count(board, predictions, alpha):
             assert 0 <= row[f"var{a}_kupiec_p"] <= 1 and 0 <= row[f"var{a}_cc_p"] <= 1
     held = _row(board, "variance", HELD, "har_rv")
     assert held["var_breach_rate"] == held["var1_breach"]  # var_alpha = 0.01
+
+
+def test_a_token_without_a_horizon_takes_the_runs_horizon(predictions):
+    # `variance` in a run with horizon 5 is a 5-day target: no next-day VaR, and its DM
+    # lags are those of 5 days
+    five_day = dataclasses.replace(CONFIG, horizon=5)
+    board, _ = scoring.score(predictions[predictions["target"] == "variance"], five_day)
+    assert "var1_breach" not in board or board["var1_breach"].isna().all()
+    one_day, _ = scoring.score(predictions[predictions["target"] == "variance"], CONFIG)
+    assert one_day["var1_breach"].notna().any()
+    part = predictions[predictions["target"] == "variance"]
+    part = part[part["eval_set"] == HELD]
+    losses = variance_scoring.loss_table(part)
+    expected = variance_scoring.dm_p_value(losses, "maml:mlp", "har_rv", 5)
+    assert _row(board, "variance", HELD, "maml:mlp")["dm_p_har"] == pytest.approx(expected)
 
 
 def test_risk_is_scored_at_one_day_only(board):
