@@ -30,24 +30,13 @@ import pandas as pd
 import metazoo
 from metazoo import data as mdata
 from metazoo import models
-from metazoo.data import variance as mvariance
+from metazoo.experiment.learners import log_har_fit
 from metazoo.forecasting import SHIPPED, Forecaster
 from metazoo.trainers import MAML, MetaSGD
 
 TARGET = "rv:squared_return"
 K, QUERY, TASKS = 20, 40, 16
 INNER_LR = 0.005  # the experiment's variance_inner_lr, chosen on validation periods
-
-
-def log_har_fit(windows) -> tuple[np.ndarray, float]:
-    """Slopes and intercept of the log squared return on the (scaled) HAR features, the
-    intercept raised by the log smearing factor (the mean, not the median, variance)."""
-    x = windows.X[:, -1].astype(np.float64)
-    y = mvariance.log_variance(windows.y[:, 0].astype(np.float64))
-    design = np.column_stack([np.ones(len(x)), x])
-    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
-    factor = mvariance.smearing_factor(y - design @ beta)
-    return beta[1:], float(beta[0] + np.log(factor))
 
 
 ALGORITHMS = {"meta_sgd": MetaSGD, "maml": MAML}
@@ -58,9 +47,9 @@ def train(windows, seed: int, meta_steps: int, pooled_epochs: int, algorithm="me
     keras.utils.set_random_seed(seed)
     scaler = mdata.WindowScaler().fit(windows)
     scaled = scaler.transform(windows)
-    slopes, intercept = log_har_fit(scaled)
+    intercept, coef = log_har_fit(scaled)
     start = models.build("har", (1, len(models.HAR_FEATURES)), 1, seed=seed)
-    models.set_har_coefficients(start, [intercept], slopes[None])
+    models.set_har_coefficients(start, intercept, coef)
     network = keras.models.clone_model(start)
     network.set_weights(start.get_weights())
     loss = models.QLIKE(log_pred=True)
