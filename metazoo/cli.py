@@ -164,7 +164,7 @@ def _tasks(args) -> None:
 
 
 def _forecast(args) -> None:
-    from metazoo.experiment.command import import_tensorflow_quietly
+    from metazoo.experiment.environment import import_tensorflow_quietly
 
     frame = _load(args)
     import_tensorflow_quietly()

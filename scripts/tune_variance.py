@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="print each learner's seconds")
     args = parser.parse_args()
 
-    from metazoo.experiment.command import import_tensorflow_quietly
+    from metazoo.experiment.environment import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from metazoo.experiment import ExperimentConfig, run_experiment

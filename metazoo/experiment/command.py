@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 
@@ -16,6 +15,7 @@ from metazoo.experiment.config import (
     ExperimentConfig,
     load_config,
 )
+from metazoo.experiment.environment import MAX_AUTO_JOBS, import_tensorflow_quietly
 
 # option: (type, help); every field of ExperimentConfig but the switches `quick`,
 # `with_bundled` and `validation` has a flag.
@@ -68,6 +68,11 @@ OPTIONS = {
     "variance_pooled_epochs": (int, "pooled-network epochs of the variance section"),
     "variance_learning_rate": (float, "outer and pooled Adam learning rate, variance section"),
     "seed": (int, "random seed; the same seed gives the same numbers"),
+    "jobs": (
+        int,
+        "processes that train the (target, fold) parts in parallel; 0: one per CPU core, "
+        f"at most {MAX_AUTO_JOBS}. The numbers do not depend on it",
+    ),
     "output": (str, "folder that receives the run folder"),
     "run_name": (str, "name of the run folder (default: date and time)"),
 }
@@ -140,30 +145,6 @@ def config_from_args(args) -> ExperimentConfig:
     if args.quick:
         config.quick = True
     return config.validated()
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow without its C++ start-up log on the terminal.
-
-    TensorFlow's native libraries write lines such as "Could not find cuda drivers" to
-    file descriptor 2 while they load, before any log level applies; they say nothing
-    about the run. Descriptor 2 is pointed at the null device for the import alone (a
-    failed import still raises, after it is restored), and `TF_CPP_MIN_LOG_LEVEL`
-    defaults to 3 so that TensorFlow's native log stays quiet; Python warnings and
-    errors are not affected. Set `TF_CPP_MIN_LOG_LEVEL=0` to see everything.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
 
 
 def run_command(args) -> None:

@@ -119,6 +119,10 @@ class ExperimentConfig:
             period and the embargo before it are removed from the data first, and the same
             protocol runs on what is left (hyperparameters are chosen on these runs).
         seed: the random seed of everything.
+        jobs: processes that train the run's (target, fold) parts in parallel; 0 (default)
+            takes one per CPU core, at most `MAX_AUTO_JOBS` (4), and never more than there
+            are parts; 1 trains them one by one in this process. Every part starts from
+            `seed`, so the numbers do not depend on `jobs`.
         output: folder that receives the run folder.
         run_name: name of the run folder (default: the date and time of the run).
         quick: a reduced run for first contact and tests.
@@ -169,6 +173,7 @@ class ExperimentConfig:
     variance_learning_rate: float = 1e-3
     validation: bool = False
     seed: int = 0
+    jobs: int = 0
     output: str = "metazoo_runs"
     run_name: str | None = None
     quick: bool = False
@@ -309,6 +314,7 @@ def _check(config: ExperimentConfig) -> None:
     if not 0 < config.var_alpha < 0.5:
         raise ValueError(f"var_alpha must be in (0, 0.5). Received: var_alpha={config.var_alpha}")
     config.seed = check_seed("seed", config.seed)
+    config.jobs = check_count("jobs", config.jobs, minimum=0)
 
 
 def load_config(path) -> ExperimentConfig:

@@ -31,6 +31,7 @@ calendar; `metazoo.experiment.scoring` turns them into the leaderboard.
 from __future__ import annotations
 
 import dataclasses
+import queue
 import shutil
 import time
 import warnings
@@ -43,8 +44,9 @@ import pandas as pd
 
 from metazoo import data as mdata
 from metazoo.experiment.config import ExperimentConfig
+from metazoo.experiment.environment import import_tensorflow_quietly, resolve_jobs
 from metazoo.experiment.learners import TrainingData, make_learners
-from metazoo.experiment.targets import section_config, target_spec
+from metazoo.experiment.targets import parse_token, section_config, target_spec
 from metazoo.forecasting import save_run_forecaster
 
 VALID_FRACTION = 0.2  # last share of the training dates that averaging weights are fitted on
@@ -245,17 +247,17 @@ def _run(config, frame, folds, run_dir, say) -> RunResult:
     from metazoo.experiment import scoring
 
     began = time.perf_counter()
-    parts = []
+    parts = [(token, number) for token in config.targets for number in range(len(folds))]
+    rows = _run_parts(config, frame, folds, run_dir, say, parts)
+    tables = []
     for token in config.targets:
-        spec = target_spec(token, config)
-        windows = target_windows(frame, spec)
-        cutoffs = evaluation_cutoffs(windows, config)
-        rows = []
-        for number, fold in enumerate(folds, start=1):
-            label = f"[{token} | fold {number}/{len(folds)}: {','.join(fold.test)} held out]"
-            rows += _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say)
-        parts.append(_with_truth(pd.concat(rows, ignore_index=True), frame, spec))
-    predictions = pd.concat(parts, ignore_index=True)
+        found = [
+            table for (t, _), part in zip(parts, rows, strict=True) if t == token for table in part
+        ]
+        tables.append(
+            _with_truth(pd.concat(found, ignore_index=True), frame, target_spec(token, config))
+        )
+    predictions = pd.concat(tables, ignore_index=True)
     next_returns = mdata.compute_targets(frame, "return", 1).rename(
         columns={"return_1": "next_return"}
     )
@@ -269,6 +271,94 @@ def _run(config, frame, folds, run_dir, say) -> RunResult:
     return RunResult(
         config, predictions, leaderboard, strategies, run_dir, time.perf_counter() - began
     )
+
+
+def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
+    """The prediction rows of every `(target token, fold number)` part, in `parts`' order.
+
+    With one job the parts run here, one after the other; otherwise in `jobs` worker
+    processes (spawned: each imports its own TensorFlow), the sections of the costliest
+    target kinds handed out first, and their progress lines passed on to `say` as they
+    come. Every part starts from `config.seed`, so its numbers are the same either way.
+    """
+    jobs = resolve_jobs(config.jobs, len(parts))
+    if jobs == 1:
+        cache = {}
+        return [
+            _run_part(config, frame, folds, token, n, run_dir, say, cache) for token, n in parts
+        ]
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")
+    lines = context.Queue()
+
+    def relay():
+        while True:
+            try:
+                say(lines.get_nowait())
+            except queue.Empty:
+                return
+
+    order = sorted(range(len(parts)), key=lambda i: (_part_cost(parts[i][0]), i))
+    results = [None] * len(parts)
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_start_worker, initargs=(lines,)
+    )
+    try:
+        futures = {
+            pool.submit(_worker_part, config, frame, folds, *parts[i], run_dir): i for i in order
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            relay()
+            for future in done:
+                results[futures[future]] = future.result()  # a part's error, raised here
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    pool.shutdown()
+    relay()
+    return results
+
+
+def _part_cost(token: str) -> int:
+    """0 for the sections whose learners train longest (returns and directions on the
+    `models` networks), 1 for the variance sections (on small HAR networks)."""
+    return 1 if parse_token(token)[0] == "variance" else 0
+
+
+_WORKER = {}  # a worker process's progress queue and its windows per target token
+
+
+def _start_worker(lines) -> None:
+    import_tensorflow_quietly()
+    _WORKER["say"] = lines.put
+    _WORKER["cache"] = {}
+
+
+def _worker_part(config, frame, folds, token, number, run_dir) -> list:
+    return _run_part(config, frame, folds, token, number, run_dir, _WORKER["say"], _WORKER["cache"])
+
+
+def _run_part(config, frame, folds, token, number, run_dir, say, cache) -> list:
+    """The prediction rows of one target's one fold, from the run's seed."""
+    import keras
+    import tensorflow as tf
+
+    if token not in cache:  # the target's windows and evaluation cutoffs, made once
+        spec = target_spec(token, config)
+        windows = target_windows(frame, spec)
+        cache[token] = spec, windows, evaluation_cutoffs(windows, config)
+    spec, windows, cutoffs = cache[token]
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    fold = folds[number]
+    label = f"[{token} | fold {number + 1}/{len(folds)}: {','.join(fold.test)} held out]"
+    return _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say)
 
 
 def _run_dir(config: ExperimentConfig) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -180,3 +182,20 @@ def test_meta_learners_log_training_and_validation_curves_through_meta_training(
     assert fitted(tmp_path / "b") is not None and _curves(tmp_path / "b") == curves
     for a, b in zip(weights, fitted(one_epoch=True), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_parts_trained_in_worker_processes_give_the_numbers_of_one_process(price_file):
+    config = tiny_config(
+        price_file, targets=["return", "variance"], learners=["maml"], baselines=["zero"]
+    )
+    lines = []
+    parallel = run_experiment(
+        dataclasses.replace(config, jobs=2), progress=lines.append, write=False
+    )
+    serial = run_experiment(dataclasses.replace(config, jobs=1), write=False)
+    pd.testing.assert_frame_equal(parallel.predictions, serial.predictions)
+    pd.testing.assert_frame_equal(parallel.leaderboard, serial.leaderboard)
+    # every learner of both parts reported its progress from its worker
+    assert sum("maml:" in line for line in lines) == 2 and any(
+        "[variance |" in line for line in lines
+    )
