@@ -50,6 +50,10 @@ from metazoo.experiment.targets import parse_token, section_config, target_spec
 from metazoo.forecasting import save_run_forecaster
 
 VALID_FRACTION = 0.2  # last share of the training dates that averaging weights are fitted on
+# The in-sample episodes that a 1-day variance target's calibrated VaR is read from: the
+# last CALIBRATION_PERIODS training tasks of every training asset, forecast by every model
+# as an evaluation task is (adapting on its first K samples).
+CALIBRATION, CALIBRATION_PERIODS = "calibration", 8
 
 
 @dataclass
@@ -63,6 +67,9 @@ class RunResult:
         strategies: daily net returns of the trading and portfolio strategies.
         run_dir: the run folder (None if nothing was written).
         seconds: wall time.
+        calibration: the in-sample prediction rows (`eval_set` "calibration") of the 1-day
+            variance targets, on the training tasks of each fold; the calibrated VaR is
+            read from them. Empty without such a target.
     """
 
     config: ExperimentConfig
@@ -71,6 +78,7 @@ class RunResult:
     strategies: pd.DataFrame
     run_dir: Path | None
     seconds: float
+    calibration: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def load_frame(config: ExperimentConfig) -> pd.DataFrame:
@@ -267,10 +275,12 @@ def _run(config, frame, folds, run_dir, say) -> RunResult:
     predictions = predictions.merge(next_returns, on=["date", "symbol"], how="left").merge(
         trailing_vol, on=["date", "symbol"], how="left"
     )
-    leaderboard, strategies = scoring.score(predictions, config)
-    return RunResult(
-        config, predictions, leaderboard, strategies, run_dir, time.perf_counter() - began
-    )
+    in_sample = (predictions["eval_set"] == CALIBRATION).to_numpy()
+    calibration = predictions[in_sample].reset_index(drop=True)
+    predictions = predictions[~in_sample].reset_index(drop=True)
+    leaderboard, strategies = scoring.score(predictions, config, calibration)
+    seconds = time.perf_counter() - began
+    return RunResult(config, predictions, leaderboard, strategies, run_dir, seconds, calibration)
 
 
 def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
@@ -387,6 +397,12 @@ def _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say) 
         mdata.EvaluationEpisodes.from_tasks(name, part, config.support_size)
         for name, part in split.evaluation_sets().items()
     ]
+    if spec.is_variance and spec.horizon == 1:  # in-sample episodes for the calibrated VaR
+        recent = recent_tasks(split.train, CALIBRATION_PERIODS)
+        if len(recent):
+            sets.append(
+                mdata.EvaluationEpisodes.from_tasks(CALIBRATION, recent, config.support_size)
+            )
     rows = []
     shape, out = windows.X.shape[1:], windows.y.shape[1]
     for learner in make_learners(section_config(config, spec), shape, out, spec):
@@ -415,6 +431,18 @@ def _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say) 
             rows.append(_rows(episodes, forecast, target, held, name, kind="baseline"))
     say(f"{label} baselines: {time.perf_counter() - began:.1f}s")
     return rows
+
+
+def recent_tasks(tasks: mdata.TaskSet, periods: int) -> mdata.TaskSet:
+    """The last `periods` tasks (by calendar period) of every symbol of `tasks`."""
+    by_symbol = {}
+    for task in tasks:
+        by_symbol.setdefault(task.symbol, []).append(task)
+    return mdata.TaskSet(
+        task
+        for symbol in sorted(by_symbol)
+        for task in sorted(by_symbol[symbol], key=lambda t: t.period)[-periods:]
+    )
 
 
 def _training_data(tasks, windows) -> TrainingData:

@@ -39,9 +39,15 @@ from metazoo.metrics import finance
 from metazoo.metrics.forecast import hit_rate, ic, mae, mse, rank_ic
 
 
-def score(predictions: pd.DataFrame, config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`(leaderboard, strategies)` of a run's predictions (see the module docstring)."""
+def score(predictions: pd.DataFrame, config, calibration=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`(leaderboard, strategies)` of a run's predictions (see the module docstring);
+    `calibration`: in-sample rows of the same layout that the calibrated VaR of the 1-day
+    variance targets is read from (see `metazoo.experiment.variance_scoring`)."""
     board, strategies = [], []
+    if calibration is not None and len(calibration):
+        calibration = dict(tuple(calibration.groupby(["target", "model"], sort=False)))
+    else:
+        calibration = {}
     for (target, eval_set), part in predictions.groupby(["target", "eval_set"], sort=False):
         kind = target_kind(target)
         if kind == "variance":
@@ -68,7 +74,8 @@ def score(predictions: pd.DataFrame, config) -> tuple[pd.DataFrame, pd.DataFrame
             elif kind == "variance":
                 entry |= variance.errors(rows)
                 if target_horizon(target, config.horizon) == 1:
-                    metrics, daily = variance.risk(rows, config)
+                    own = calibration.get((target, model))
+                    metrics, daily = variance.risk(rows, config, own)
                     entry |= metrics
                     strategies += [
                         strategy_frame(returns, rows, model, eval_set, name)

@@ -24,7 +24,12 @@ Per (target, evaluation set, model), over the query samples of every fold:
   the VaR of a 5-day forecast is not scored): for each level `alpha` of `VAR_LEVELS` (and
   the run's `var_alpha`), the normal VaR `-z_alpha sqrt(h)` against the next day's log
   return, `var{a}_breach` (the share of breaches, `a` = 100 alpha), and the same for a
-  Student t with `T_DOF` (5) degrees of freedom of variance `h` in `var{a}t_*` columns, Kupiec's
+  Student t with `T_DOF` (5) degrees of freedom of variance `h` in `var{a}t_*` columns,
+  and, where the run gives `calibration` rows, the *calibrated* VaR in `var{a}c_*` columns:
+  `-q sqrt(h)`, `q` the empirical `alpha` quantile of the model's own standardized returns
+  `r / sqrt(h)` on its in-sample forecasts of the fold's training tasks (filtered
+  historical simulation; its ES is the mean of those standardized returns at or below `q`,
+  times `-sqrt(h)`). Each column carries Kupiec's
   `var{a}_kupiec_p` and Christoffersen's conditional coverage `var{a}_cc_p` (transitions
   counted within each evaluation task's consecutive query days, summed over tasks), and
   the expected shortfall: `es{a}_forecast`, the mean forecast ES on the breach days, beside
@@ -61,8 +66,9 @@ MCS_SIZE, MCS_REPS = 0.1, 300
 VAR_LEVELS = (0.01, 0.05)
 # Return distributions of the VaR: the normal, and a Student t with T_DOF degrees of freedom
 # scaled to the forecast variance (a fixed, standard choice for fat-tailed daily returns,
-# not fitted), whose columns carry a `t` after the level (`var1t_breach`).
-VAR_DISTS = (("normal", ""), ("t", "t"))
+# not fitted), whose columns carry a `t` after the level (`var1t_breach`), and the model's own
+# standardized in-sample returns of the fold's training tasks (`c`, `var1c_breach`).
+VAR_DISTS = (("normal", ""), ("t", "t"), ("calibrated", "c"))
 T_DOF = 5
 TRACKING_WINDOW = 21  # a month: evaluation tasks are quarters of which K days adapt
 
@@ -197,13 +203,18 @@ def confidence_set(losses: pd.DataFrame, seed: int) -> pd.DataFrame:
     return mcs.loc[[first[m] for m in daily.columns]].set_axis(daily.columns)
 
 
-def risk(rows: pd.DataFrame, config) -> tuple[dict, dict]:
+def risk(rows: pd.DataFrame, config, calibration: pd.DataFrame | None = None) -> tuple[dict, dict]:
     """`(metrics, daily)`: the VaR, ES and book metrics of one model's 1-day forecasts, and
-    the daily net returns of its `vol_target` and `inverse_vol` books."""
+    the daily net returns of its `vol_target` and `inverse_vol` books. `calibration`: the
+    same model's in-sample rows (`fold`, `pred_1`, `next_return`) that the calibrated VaR
+    is read from; without rows for every fold of `rows` that VaR is not scored."""
+    dists = [dist for dist, _ in VAR_DISTS if dist != "calibrated"]
+    if calibration is not None and set(rows["fold"]) <= set(calibration["fold"]):
+        dists.append("calibrated")
     metrics = {}
     for alpha in dict.fromkeys((*VAR_LEVELS, config.var_alpha)):
-        for dist, _ in VAR_DISTS:
-            metrics |= var_scores(rows, alpha, dist)
+        for dist in dists:
+            metrics |= var_scores(rows, alpha, dist, calibration)
     chosen = level_name(config.var_alpha)
     metrics["var_breach_rate"] = metrics[f"var{chosen}_breach"]
     metrics["var_kupiec_p"] = metrics[f"var{chosen}_kupiec_p"]
@@ -211,18 +222,21 @@ def risk(rows: pd.DataFrame, config) -> tuple[dict, dict]:
     return metrics | books, daily
 
 
-def var_scores(rows: pd.DataFrame, alpha: float, dist: str = "normal") -> dict:
+def var_scores(rows: pd.DataFrame, alpha: float, dist: str = "normal", calibration=None) -> dict:
     """Breach rate, Kupiec and Christoffersen p-values and ES of the `alpha` VaR under the
-    return distribution `dist` of `VAR_DISTS`."""
+    return distribution `dist` of `VAR_DISTS` (`"calibrated"` reads `calibration`)."""
     rows = rows.sort_values(["fold", "task", "date"])
     forecast = rows["pred_1"].to_numpy(dtype=np.float64)
     returns = rows["next_return"].to_numpy(dtype=np.float64)
-    var = var_from_variance(forecast, alpha, dist, T_DOF)
+    if dist == "calibrated":
+        var, shortfall = calibrated_var(rows, calibration, alpha)
+    else:
+        var = var_from_variance(forecast, alpha, dist, T_DOF)
+        shortfall = expected_shortfall(forecast, alpha, dist, T_DOF)
     breach = var_breaches(returns, var)
     kupiec = var_report(returns, var, alpha)
     tasks = (rows["fold"] + "|" + rows["task"]).to_numpy()
     coverage = pooled_christoffersen_test(breach, tasks, alpha)
-    shortfall = expected_shortfall(forecast, alpha, dist, T_DOF)
     a = level_name(alpha) + dict(VAR_DISTS)[dist]
     return {
         f"var{a}_breach": kupiec["breach_rate"],
@@ -231,6 +245,31 @@ def var_scores(rows: pd.DataFrame, alpha: float, dist: str = "normal") -> dict:
         f"es{a}_forecast": float(shortfall[breach].mean()) if breach.any() else np.nan,
         f"es{a}_realized": float(-returns[breach].mean()) if breach.any() else np.nan,
     }
+
+
+def standardized_tails(calibration: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Per fold of one model's in-sample rows: `quantile`, the empirical `alpha` quantile of
+    the standardized returns `next_return / sqrt(pred_1)`, and `shortfall`, their mean at
+    or below it (both negative for a sensible model)."""
+    z = calibration["next_return"].to_numpy(np.float64) / np.sqrt(
+        calibration["pred_1"].to_numpy(np.float64)
+    )
+    frame = pd.DataFrame({"fold": calibration["fold"].to_numpy(), "z": z}).dropna()
+    out = {}
+    for fold, part in frame.groupby("fold", sort=True)["z"]:
+        q = float(np.quantile(part.to_numpy(), alpha))
+        out[fold] = {"quantile": q, "shortfall": float(part[part <= q].mean()), "n": len(part)}
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
+def calibrated_var(rows: pd.DataFrame, calibration: pd.DataFrame, alpha: float) -> tuple:
+    """`(var, es)` per row: `-q sqrt(h)` and `-s sqrt(h)` with the `quantile` `q` and
+    `shortfall` `s` of `standardized_tails` of the row's fold."""
+    tails = standardized_tails(calibration, alpha)
+    scale = np.sqrt(rows["pred_1"].to_numpy(np.float64))
+    folds = rows["fold"].to_numpy()
+    var = -tails["quantile"].reindex(folds).to_numpy() * scale
+    return var, -tails["shortfall"].reindex(folds).to_numpy() * scale
 
 
 def vol_books(rows: pd.DataFrame, cost_bps: float) -> tuple[dict, dict]:

@@ -235,3 +235,34 @@ def test_changing_later_prices_leaves_earlier_variance_forecasts_unchanged(price
     pd.testing.assert_frame_equal(before[early], after[after["date"] <= cut])
     late = before[~early].merge(after, on=columns[:6], suffixes=("", "_new"))
     assert not np.allclose(late["pred_1"], late["pred_1_new"])
+
+
+def test_calibrated_var_reads_each_models_in_sample_training_forecasts_only(result):
+    calibration, p = result.calibration, result.predictions
+    assert set(calibration["target"]) == {"variance"}  # the VaR is scored at 1 day only
+    assert set(calibration["symbol"]) == {"AAA", "BBB"}  # the fold's training assets
+    assert calibration["date"].max() < pd.Timestamp("2021-01-01")  # before any evaluation
+    assert "calibration" not in set(p["eval_set"])
+    one_day = p[p["target"] == "variance"]
+    assert set(calibration["model"]) == set(one_day["model"])
+    # The breach rate of the calibrated 1% VaR, by hand for one model.
+    own = calibration[calibration["model"] == "pooled:har"]
+    q = np.quantile(own["next_return"] / np.sqrt(own["pred_1"]), 0.01)
+    rows = one_day[(one_day["model"] == "pooled:har") & (one_day["eval_set"] == "held_out_assets")]
+    expected = np.mean(rows["next_return"] < q * np.sqrt(rows["pred_1"]))
+    board = result.leaderboard.set_index(["target", "eval_set", "model"])
+    assert board.loc[("variance", "held_out_assets", "pooled:har"), "var1c_breach"] == (
+        pytest.approx(expected)
+    )
+    one_day_board = result.leaderboard[result.leaderboard["target"] == "variance"]
+    assert one_day_board["var1c_kupiec_p"].between(0, 1).all()
+
+
+def test_standardized_tails_are_the_empirical_quantile_and_the_mean_below_it():
+    from metazoo.experiment.variance_scoring import standardized_tails
+
+    rows = pd.DataFrame(
+        {"fold": "f", "next_return": [-6.0, -2.0, 0.0, 2.0, 4.0], "pred_1": 4.0}
+    )  # standardized returns -3, -1, 0, 1, 2
+    tails = standardized_tails(rows, 0.25).loc["f"]
+    assert tails["quantile"] == pytest.approx(-1.0) and tails["shortfall"] == pytest.approx(-2.0)
