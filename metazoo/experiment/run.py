@@ -286,16 +286,20 @@ def _run(config, frame, folds, run_dir, say) -> RunResult:
 def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
     """The prediction rows of every `(target token, fold number)` part, in `parts`' order.
 
-    With one job the parts run here, one after the other; otherwise in `jobs` worker
-    processes (spawned: each imports its own TensorFlow), the sections of the costliest
-    target kinds handed out first, and their progress lines passed on to `say` as they
-    come. Every part starts from `config.seed`, so its numbers are the same either way.
+    Each target's windows and evaluation cutoffs are made here, once (so that a bad
+    setting fails before any training). With one job the parts then run here, one after
+    the other; otherwise in `jobs` worker processes (spawned: each imports its own
+    TensorFlow), the costliest target kinds handed out first, their progress lines passed
+    on to `say` as they come. Every part starts from `config.seed`, so its numbers are the
+    same either way.
     """
     jobs = resolve_jobs(config.jobs, len(parts))
+    tokens = list(dict.fromkeys(token for token, _ in parts))
     if jobs == 1:
-        cache = {}
+        sections = {token: _section(config, frame, token) for token in tokens}
         return [
-            _run_part(config, frame, folds, token, n, run_dir, say, cache) for token, n in parts
+            _run_part(config, frame, folds[n], n, len(folds), sections[t], run_dir, say)
+            for t, n in parts
         ]
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -310,15 +314,18 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
             except queue.Empty:
                 return
 
-    order = sorted(range(len(parts)), key=lambda i: (_part_cost(parts[i][0]), i))
     results = [None] * len(parts)
     pool = ProcessPoolExecutor(
         jobs, mp_context=context, initializer=_start_worker, initargs=(lines,)
     )
     try:
-        futures = {
-            pool.submit(_worker_part, config, frame, folds, *parts[i], run_dir): i for i in order
-        }
+        futures = {}
+        for token in sorted(tokens, key=_part_cost):  # workers start on the first parts
+            section = _section(config, frame, token)
+            for i, (t, n) in enumerate(parts):
+                if t == token:
+                    args = (config, frame, folds[n], n, len(folds), section, run_dir)
+                    futures[pool.submit(_worker_part, *args)] = i
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
@@ -326,13 +333,21 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
             for future in done:
                 results[futures[future]] = future.result()  # a part's error, raised here
     except BaseException:
+        workers = list((pool._processes or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in list(getattr(pool, "_processes", {}).values()):
+        for process in workers:  # parts still training are of no use now
             process.terminate()
         raise
     pool.shutdown()
     relay()
     return results
+
+
+def _section(config, frame, token) -> tuple:
+    """`(spec, windows, cutoffs)` of one target token."""
+    spec = target_spec(token, config)
+    windows = target_windows(frame, spec)
+    return spec, windows, evaluation_cutoffs(windows, config)
 
 
 def _part_cost(token: str) -> int:
@@ -341,33 +356,27 @@ def _part_cost(token: str) -> int:
     return 1 if parse_token(token)[0] == "variance" else 0
 
 
-_WORKER = {}  # a worker process's progress queue and its windows per target token
+_WORKER = {}  # a worker process's progress queue
 
 
 def _start_worker(lines) -> None:
     import_tensorflow_quietly()
     _WORKER["say"] = lines.put
-    _WORKER["cache"] = {}
 
 
-def _worker_part(config, frame, folds, token, number, run_dir) -> list:
-    return _run_part(config, frame, folds, token, number, run_dir, _WORKER["say"], _WORKER["cache"])
+def _worker_part(*args) -> list:
+    return _run_part(*args, _WORKER["say"])
 
 
-def _run_part(config, frame, folds, token, number, run_dir, say, cache) -> list:
+def _run_part(config, frame, fold, number, n_folds, section, run_dir, say) -> list:
     """The prediction rows of one target's one fold, from the run's seed."""
     import keras
     import tensorflow as tf
 
-    if token not in cache:  # the target's windows and evaluation cutoffs, made once
-        spec = target_spec(token, config)
-        windows = target_windows(frame, spec)
-        cache[token] = spec, windows, evaluation_cutoffs(windows, config)
-    spec, windows, cutoffs = cache[token]
+    spec, windows, cutoffs = section
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-    fold = folds[number]
-    label = f"[{token} | fold {number + 1}/{len(folds)}: {','.join(fold.test)} held out]"
+    label = f"[{spec.token} | fold {number + 1}/{n_folds}: {','.join(fold.test)} held out]"
     return _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say)
 
 
