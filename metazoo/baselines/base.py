@@ -10,8 +10,6 @@ early rows of each symbol, before a baseline has enough history, are NaN.
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -21,13 +19,6 @@ from metazoo.data.features import TARGETS, check_sorted, compute_targets, target
 
 VARIANCE_FLOOR = 1e-12
 """Smallest variance a regression baseline forecasts (QLIKE needs positive forecasts)."""
-
-
-def check_int(name: str, value, minimum: int) -> int:
-    """`value` as an int, after checking it is an integer >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}. Received: {name}={value!r}")
-    return int(value)
 
 
 def log_returns(prices: pd.DataFrame) -> np.ndarray:

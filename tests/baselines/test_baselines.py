@@ -234,11 +234,11 @@ def test_bad_input_is_refused():
         ZeroForecast().predict(prices)
     with pytest.raises(ValueError, match=r"in date order"):
         ZeroForecast().fit(prices).predict(prices.iloc[::-1])
-    with pytest.raises(ValueError, match=r"lags must be an int >= 1. Received: lags=0"):
+    with pytest.raises(ValueError, match=r"lags expected an integer >= 1. Received: lags=0"):
         LinearLags(lags=0).fit(prices)
-    with pytest.raises(ValueError, match=r"window must be an int >= 1. Received: window=0"):
+    with pytest.raises(ValueError, match=r"window expected an integer >= 1. Received: window=0"):
         HistoricalMean(window=0).fit(prices)
-    with pytest.raises(ValueError, match=r"mean must be one of .*Received: mean='ar'"):
+    with pytest.raises(ValueError, match=r"mean expected one of .*Received: mean='ar'"):
         GARCH11(mean="ar").fit(prices, "variance")
 
 
