@@ -121,7 +121,7 @@ def test_variance_losses_are_serializable_and_train(loss, tmp_path):
 
 
 def test_variance_losses_refuse_bad_arguments():
-    with pytest.raises(ValueError, match="`dof` expected a finite number > 2"):
+    with pytest.raises(ValueError, match="dof expected a finite number > 2. Received: dof=2"):
         models.StudentTVarianceNLL(dof=2)
     with pytest.raises(TypeError, match="`log_pred` expected True or False"):
         models.QLIKE(log_pred="yes")
