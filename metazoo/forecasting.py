@@ -26,6 +26,7 @@ import pandas as pd
 from metazoo import data as mdata
 from metazoo.data import features as mfeatures
 from metazoo.data import variance as mvariance
+from metazoo.validation import check_choice, check_count
 
 OUTPUTS = ("identity", "inverse_scaling", "exp")
 """How a learner's outputs become the data's units: as they are, through the inverse of
@@ -86,16 +87,11 @@ class Forecaster:
         self.features = tuple(str(f) for f in features)
         for name in self.features:
             mfeatures.parse_feature(name)
-        self.lookback = mfeatures.check_count("lookback", lookback)
-        if target not in mfeatures.TARGETS + mfeatures.VARIANCE_TARGETS:
-            raise ValueError(
-                f"target expected one of {mfeatures.TARGETS + mfeatures.VARIANCE_TARGETS}. "
-                f"Received: target={target!r}"
-            )
-        self.target = target
-        self.horizon = mfeatures.check_count("horizon", horizon)
+        self.lookback = check_count("lookback", lookback)
+        self.target = check_choice("target", target, mfeatures.TARGETS + mfeatures.VARIANCE_TARGETS)
+        self.horizon = check_count("horizon", horizon)
         self.cumulative = bool(cumulative)
-        self.support_size = mfeatures.check_count("support_size", support_size)
+        self.support_size = check_count("support_size", support_size)
         n_targets = len(self.target_names)
         self.feature_mean = _vector("feature_mean", feature_mean, len(self.features))
         self.feature_scale = _vector("feature_scale", feature_scale, len(self.features), True)
@@ -291,7 +287,7 @@ class Forecaster:
     def _support_days(self, support_days) -> int:
         if support_days is None:
             return self.support_size
-        return mfeatures.check_count("support_days", support_days)
+        return check_count("support_days", support_days)
 
     def _prices(self, prices) -> pd.DataFrame:
         if not isinstance(prices, pd.DataFrame):

@@ -21,15 +21,20 @@ def _is_int(value) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
-def check_count(name: str, value, minimum: int = 1, allow_none: bool = False):
+def check_count(
+    name: str, value, minimum: int = 1, allow_none: bool = False, allow_float: bool = True
+):
     """`value` as an `int` >= `minimum` (None passes through when `allow_none`).
 
-    Integral floats (`3.0`) are accepted; booleans, fractions and non-numbers are not.
+    Python and NumPy integers are accepted, booleans, fractions and non-numbers are not.
+    Integral floats (`3.0`, as a configuration file may hold) are accepted unless
+    `allow_float=False`, scikit-learn's rule for estimator parameters.
     """
     if value is None and allow_none:
         return None
     whole = _is_int(value) or (
-        isinstance(value, Real)
+        allow_float
+        and isinstance(value, Real)
         and not isinstance(value, bool)
         and math.isfinite(value)
         and value == int(value)
@@ -54,6 +59,59 @@ def check_positive(name: str, value, allow_none: bool = False, allow_zero: bool 
             f"{name} expected a finite number {bound}{none}. Received: {name}={value!r}"
         )
     return float(value)
+
+
+_CLOSED = {"neither": "()", "left": "[)", "right": "(]", "both": "[]"}
+
+
+def check_in_range(name: str, value, low=-math.inf, high=math.inf, closed: str = "neither"):
+    """`value` as a finite `float` in the interval from `low` to `high`.
+
+    `closed` says which ends belong to it, as in `pandas.Interval`: `"neither"` (the
+    default), `"left"`, `"right"` or `"both"`; an infinite end never does.
+    """
+    left, right = _CLOSED[closed]
+    number = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    above = number and (value >= low if left == "[" else value > low)
+    below = number and (value <= high if right == "]" else value < high)
+    if not (above and below):
+        if high == math.inf:
+            where = f"{'>=' if left == '[' else '>'} {low:g}"
+        elif low == -math.inf:
+            where = f"{'<=' if right == ']' else '<'} {high:g}"
+        else:
+            where = f"in {left}{low:g}, {high:g}{right}"
+        raise ValueError(f"{name} expected a finite number {where}. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_interval(name: str, value, lower=-math.inf) -> tuple[float, float]:
+    """`value` as a float pair `(low, high)` of finite numbers with `lower <= low <= high`."""
+    pair = np.asarray(value, dtype=np.float64) if _is_sequence(value) else np.empty(0)
+    ok = pair.shape == (2,) and bool(np.isfinite(pair).all())
+    if not ok or not lower <= pair[0] <= pair[1]:
+        bound = "" if lower == -math.inf else f"{lower:g} <= "
+        raise ValueError(
+            f"{name} expected a pair (low, high) of finite numbers with {bound}low <= high. "
+            f"Received: {name}={value!r}"
+        )
+    return float(pair[0]), float(pair[1])
+
+
+def _is_sequence(value) -> bool:
+    if isinstance(value, str | bytes):
+        return False
+    try:
+        return np.asarray(value).dtype.kind in "iuf"
+    except (TypeError, ValueError):
+        return False
+
+
+def check_bool(name: str, value) -> bool:
+    """`value` if it is `True` or `False` (NumPy booleans too; not 0 or 1)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} expected True or False. Received: {name}={value!r}")
+    return bool(value)
 
 
 def check_seed(name: str, value):

@@ -22,9 +22,12 @@ train on targets standardized with the training mean and standard deviation
 training windows and refits the best on all of them. `ModelAveraging` combines several zoo
 members (three seeds of an MLP, an LSTM, a GRU and a linear model) with each weighting:
 uniform, inverse validation error, stacking on walk-forward out-of-fold forecasts, and
-weights learned by gradient descent. Every model is judged beside naive baselines on the
-test period: the training mean (and the zero forecast for returns, the trailing 21-day
-mean of squared returns for variance). The same seed gives the same numbers.
+weights learned by gradient descent. Every model is judged beside the library's naive
+baselines on the test period: each symbol's mean target up to 2012 (`HistoricalMean`), and
+the zero forecast for returns (`ZeroForecast`) or the trailing 21-day mean of squared returns
+for variance (`HistoricalMean(window=21)`). The scores are the experiment's: MSE, MAE, IC,
+rank IC, `r2_oos` against the historical mean, the hit rate (returns) and QLIKE (variance).
+The same seed gives the same numbers.
 
 The default run takes a few minutes on a 2-core CPU; `--quick` (one symbol, one epoch, two
 candidates) is a smoke run of well under a minute.
@@ -42,7 +45,9 @@ import pandas as pd
 import tensorflow as tf
 
 from metazoo import data, metrics, models
+from metazoo.baselines import HistoricalMean, ZeroForecast, forecasts_at
 from metazoo.experiment.environment import describe_machine
+from metazoo.experiment.scoring import forecast_metrics
 from metazoo.trainers import ModelAveraging, ModelSelection
 from metazoo.trainers.trial import TargetScaling, predict_model
 
@@ -108,38 +113,26 @@ def split_windows(windows: data.WindowSet) -> tuple:
     return train, valid, test
 
 
-def trailing_variance(prices: pd.DataFrame, windows: data.WindowSet, days: int) -> np.ndarray:
-    """Mean squared log return of each symbol over the `days` up to each forecast date.
-
-    Causal: the value for a window dated t reads closes up to t only. Returns `(n, n_targets)`
-    aligned with `windows` (the same forecast for every step of the horizon).
-    """
-    returns = prices.groupby("symbol")["close"].transform(lambda c: np.log(c).diff())
-    trailing = (
-        (returns**2)
-        .groupby(prices["symbol"])
-        .transform(lambda r: r.rolling(days, min_periods=days).mean())
-    )
-    table = pd.DataFrame({"date": prices["date"], "symbol": prices["symbol"], "rv": trailing})
-    keys = pd.DataFrame({"date": windows.times, "symbol": windows.symbols})
-    values = keys.merge(table, on=["date", "symbol"], how="left", validate="one_to_one")["rv"]
-    if not np.isfinite(values.to_numpy()).all():
-        raise ValueError(
-            f"Every window needs {days} earlier returns for the trailing-variance baseline. "
-            f"Received: {int(values.isna().sum())} windows without them"
-        )
-    return np.repeat(values.to_numpy()[:, None], windows.y.shape[1], axis=1)
-
-
-def baselines(prices, train, test, target: str) -> dict:
-    """Naive forecasts of the test windows, `{name: (n, n_targets)}`."""
-    forecasts = {"historical mean": np.broadcast_to(train.y.mean(axis=0), test.y.shape)}
+def baselines(prices: pd.DataFrame, test, target: str) -> dict:
+    """The library's naive baselines (`metazoo.baselines`) at the test windows,
+    `{name: (n, n_targets)}`: fitted on the price rows up to `TRAIN_END` only (whose last
+    target, the next day's, is unknown there), forecasting from each symbol's own past."""
+    naive = {"historical mean": HistoricalMean()}
     if target == "return":
-        forecasts["zero"] = np.zeros(test.y.shape)
+        naive["zero"] = ZeroForecast()
     if target == "variance":
-        forecasts[f"trailing {TRAILING_DAYS}d mean r^2"] = trailing_variance(
-            prices, test, TRAILING_DAYS
-        )
+        naive[f"trailing {TRAILING_DAYS}d mean r^2"] = HistoricalMean(window=TRAILING_DAYS)
+    fit_rows = prices[prices["date"] <= TRAIN_END]
+    forecasts = {}
+    for name, baseline in naive.items():
+        table = baseline.fit(fit_rows, target=target, horizon=HORIZON).predict(prices)
+        values = forecasts_at(table, test, list(baseline.target_names_))
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"Baseline {name!r} expected a forecast for every test window. "
+                f"Received: {int(np.isnan(values).any(axis=1).sum())} windows without one"
+            )
+        forecasts[name] = values
     return forecasts
 
 
@@ -217,21 +210,21 @@ def run_averaging(plan: Plan, train, valid, test, seed: int, start: float) -> tu
 
 
 # -- scoring and output ----------------------------------------------------------------------
-def score(y_true, y_pred, reference_mse: float, target: str) -> dict:
-    row = {"test MSE": metrics.mse(y_true, y_pred)}
-    row["MSE / hist. mean"] = row["test MSE"] / reference_mse
-    row["MAE"] = metrics.mae(y_true, y_pred)
-    if target == "return":
-        row["hit rate"] = metrics.hit_rate(y_true, y_pred)
-    row["IC"] = metrics.ic(y_true, y_pred)
-    row["rank IC"] = metrics.rank_ic(y_true, y_pred)
-    return row
-
-
 def results_table(forecasts: dict, test, target: str) -> pd.DataFrame:
+    """One row per model: the experiment's forecast metrics (`scoring.forecast_metrics`),
+    `r2_oos` against the historical mean as on its leaderboard, the hit rate for returns
+    and QLIKE for variances (NaN for a model with a forecast <= 0)."""
     reference = metrics.mse(test.y, forecasts["historical mean"])
-    rows = {name: score(test.y, pred, reference, target) for name, pred in forecasts.items()}
-    table = pd.DataFrame.from_dict(rows, orient="index").sort_values("test MSE")
+    rows = {}
+    for name, pred in forecasts.items():
+        row = forecast_metrics(test.y, pred)
+        row["r2_oos"] = 1 - row["mse"] / reference
+        if target == "return":
+            row["hit_rate"] = metrics.hit_rate(test.y, pred)
+        if target == "variance":  # QLIKE needs positive forecasts: NaN where one is not
+            row["qlike"] = metrics.qlike(test.y, pred) if (pred > 0).all() else np.nan
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index").drop(columns="n").sort_values("mse")
     return table.rename_axis("model")
 
 
@@ -289,7 +282,7 @@ def main(argv=None) -> None:
         f"({VALID_START} to {TEST_START}), test {len(test)} (from {TEST_START})"
     )
 
-    forecasts = baselines(prices, raw_train, raw_test, args.target)
+    forecasts = baselines(prices, raw_test, args.target)
     cv_table, selected = run_selection(plan, train, test, args.seed)
     print(f"  selection: done at {time.perf_counter() - start:.0f}s", flush=True)
     averaged, weights = run_averaging(plan, train, valid, test, args.seed, start)
@@ -304,10 +297,11 @@ def main(argv=None) -> None:
     print_table(cv_title, cv_table.set_index("candidate"), cv_formats)
     weight_formats = {c: "{:.3f}" for c in weights} | {"intercept": "{:.3g}"}
     print_table("Ensemble weights (intercept on the original scale)", weights, weight_formats)
-    test_formats = {"test MSE": "{:.4g}", "MAE": "{:.4g}"}
-    test_formats |= {c: "{:.3f}" for c in ("MSE / hist. mean", "hit rate", "IC", "rank IC")}
+    test_formats = {"mse": "{:.4g}", "mae": "{:.4g}", "qlike": "{:.4f}"}
+    test_formats |= {c: "{:.3f}" for c in ("r2_oos", "hit_rate", "ic", "rank_ic")}
     print_table(
-        f"Test period from {TEST_START} ({len(test)} forecasts), sorted by test MSE",
+        f"Test period from {TEST_START} ({len(test)} forecasts), sorted by MSE"
+        + ("; qlike NaN: a forecast <= 0" if args.target == "variance" else ""),
         results_table(forecasts, test, args.target),
         test_formats,
     )

@@ -40,9 +40,9 @@ import keras
 import numpy as np
 from benchmark_meta import (  # scripts/ is on the path when this file runs as a script
     LEARNERS,
-    MARKET,
     QUICK_LEARNERS,
     SINUSOID,
+    market_windows,
     measure,
     setups,
 )
@@ -114,14 +114,6 @@ def meta_training(table: Table, args) -> None:
 
 
 # -- model selection -------------------------------------------------------------------------
-def market_windows():
-    """Scaled windows of the bundled market data before 2013 (the meta-training period)."""
-    prices = data.load_markets(symbols=MARKET["symbols"])
-    windows = data.make_windows(prices, lookback=MARKET["lookback"], horizon=1)
-    train = windows.select(label_end_before=MARKET["test_start"])
-    return data.WindowScaler(per_symbol=True).fit(train).transform(train)
-
-
 def model_selection(table: Table, args) -> None:
     windows = market_windows()
     for folds in args.folds:

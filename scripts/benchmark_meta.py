@@ -78,15 +78,20 @@ def sinusoid_batches(n_batches: int, seed: int) -> list:
     return batches
 
 
-def market_batches(n_batches: int, seed: int) -> tuple:
-    """Meta-batches of quarterly market tasks before 2013, and the window shape."""
+def market_windows() -> data.WindowSet:
+    """Scaled windows of the bundled market data before 2013 (the meta-training period)."""
     prices = data.load_markets(symbols=MARKET["symbols"])
     windows = data.make_windows(prices, lookback=MARKET["lookback"], horizon=1)
     train = windows.select(label_end_before=MARKET["test_start"])
-    scaled = data.WindowScaler(per_symbol=True).fit(train).transform(train)
+    return data.WindowScaler(per_symbol=True).fit(train).transform(train)
+
+
+def market_batches(n_batches: int, seed: int) -> tuple:
+    """Meta-batches of quarterly market tasks before 2013, and the window shape."""
+    scaled = market_windows()
     tasks = data.TaskSet.from_windows(scaled, period="Q")
     stream = tasks.meta_batches(**MARKET_EPISODES, n_batches=n_batches, seed=seed)
-    return [to_tensors(batch) for batch in stream], windows.X.shape[1:]
+    return [to_tensors(batch) for batch in stream], scaled.X.shape[1:]
 
 
 # -- timing ----------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def train(windows, seed: int, meta_steps: int, pooled_epochs: int, algorithm="me
 
 def evaluate(prices, windows, start_date: str, seed: int, meta_steps: int, epochs: int, algorithm):
     """Held-out QLIKE from `start_date` on (see the module docstring)."""
-    from metazoo.baselines import HARRV
+    from metazoo.baselines import HARRV, forecasts_at
     from metazoo.experiment.learners import chunked
     from metazoo.metrics import qlike
 
@@ -89,11 +89,10 @@ def evaluate(prices, windows, start_date: str, seed: int, meta_steps: int, epoch
     }
     har = HARRV()
     har.fit(prices[prices["date"] < cut], "variance", 1, cumulative=True)
-    levels = har.predict(prices).rename(columns={"variance_sum_1": "h"})
-    keys = pd.DataFrame({"date": query.times, "symbol": query.symbols.astype(str)})
-    forecasts["HAR-RV (OLS on variances)"] = keys.merge(levels, on=["date", "symbol"])["h"]
+    levels = forecasts_at(har.predict(prices), query, list(har.target_names_))
+    forecasts["HAR-RV (OLS on variances)"] = levels[:, 0]
     print(f"held out: {len(truth)} forecasts, {episodes.batch.support_x.shape[0]} quarters")
-    symbols = keys["symbol"].to_numpy()
+    symbols = query.symbols.astype(str)
     table = {}
     for name, h in forecasts.items():
         h = np.maximum(np.asarray(h, dtype=np.float64), 1e-12)

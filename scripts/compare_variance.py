@@ -16,12 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from metazoo.experiment.variance_scoring import (
-    dm_p_value,
-    loss_table,
-    target_horizon,
-    target_kind,
-)
+from metazoo.experiment.targets import target_horizon, target_kind
+from metazoo.experiment.variance_scoring import dm_p_value, loss_table
 
 
 def main(argv=None) -> None:

@@ -57,7 +57,7 @@ import tensorflow as tf
 from metazoo import models
 from metazoo.data import MetaBatch, SinusoidTasks, pool_samples
 from metazoo.experiment.environment import describe_machine
-from metazoo.trainers import MAML, FineTuned, MetaSGD, Pooled, Reptile
+from metazoo.trainers import FineTuned, Pooled, registry
 
 META_BATCH, QUERY = 25, 10
 INNER_LR, OUTER_LR = 0.01, 1e-3
@@ -101,13 +101,9 @@ def build_network(seed: int) -> keras.Model:
 # -- learners --------------------------------------------------------------------------------
 def meta_learner(method: str, seed: int):
     """A compiled, untrained meta-learner for `method` (not "pretrained")."""
-    network = build_network(seed)
-    if method == "reptile":
-        learner = Reptile(network, inner_lr=INNER_LR, inner_steps=REPTILE_INNER_STEPS)
-    elif method == "meta-sgd":
-        learner = MetaSGD(network, inner_lr=INNER_LR)
-    else:
-        learner = MAML(network, inner_lr=INNER_LR, first_order=method == "fomaml")
+    spec = registry.get(method.replace("-", "_"))  # fomaml: MAML(first_order=True)
+    steps = {"inner_steps": REPTILE_INNER_STEPS} if method == "reptile" else {}
+    learner = spec.create(build_network(seed), inner_lr=INNER_LR, **steps)
     learner.compile(
         optimizer=keras.optimizers.Adam(OUTER_LR),
         loss="mse",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -20,12 +19,12 @@ import pandas as pd
 from metazoo.backtest.signals import to_wide
 from metazoo.data.features import check_sorted
 from metazoo.metrics.finance import (
-    _check_periods,
     annualized_return,
     ruin_index,
     sharpe_ratio,
     strategy_summary,
 )
+from metazoo.validation import check_positive
 
 __all__ = ["BacktestResult", "backtest", "forward_returns"]
 
@@ -121,11 +120,8 @@ def backtest(positions, returns, *, cost_bps: float, periods_per_year: float = 2
         ValueError: If dates are not increasing, `returns` lacks dates or assets of
             `positions`, or `cost_bps` is negative.
     """
-    if isinstance(cost_bps, bool) or not isinstance(cost_bps, Real) or not cost_bps >= 0:
-        raise ValueError(f"cost_bps must be a number >= 0. Received: cost_bps={cost_bps!r}")
-    if not np.isfinite(cost_bps):
-        raise ValueError(f"cost_bps must be finite. Received: cost_bps={cost_bps!r}")
-    periods_per_year = _check_periods(periods_per_year)
+    cost_bps = check_positive("cost_bps", cost_bps, allow_zero=True)
+    periods_per_year = check_positive("periods_per_year", periods_per_year)
     held = to_wide(positions, name="positions")
     earned = to_wide(returns, name="returns")
     if not held.index.is_monotonic_increasing or not held.index.is_unique:

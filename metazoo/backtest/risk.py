@@ -14,8 +14,6 @@ costs, tracks the target (`vol_target_backtest`).
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 import pandas as pd
 from scipy import special, stats
@@ -23,6 +21,7 @@ from scipy import special, stats
 from metazoo.backtest.portfolio import backtest
 from metazoo.backtest.signals import to_wide
 from metazoo.metrics.finance import var_breaches, var_report
+from metazoo.validation import check_choice, check_count, check_in_range, check_positive
 
 __all__ = [
     "christoffersen_test",
@@ -61,8 +60,7 @@ def value_at_risk(vol_forecast, alpha: float = 0.01, dist: str = "normal", dof: 
     Raises:
         ValueError: If `alpha`, `dist` or `dof` is invalid or a volatility is negative.
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 0.5:
-        raise ValueError(f"alpha must be in (0, 0.5). Received: alpha={alpha!r}")
+    check_in_range("alpha", alpha, 0.0, 0.5)
     quantile = _standard_quantile(alpha, dist, dof)
     values = np.asarray(vol_forecast, dtype=np.float64)
     if np.any(values < 0):
@@ -73,12 +71,10 @@ def value_at_risk(vol_forecast, alpha: float = 0.01, dist: str = "normal", dof: 
 
 def _standard_quantile(alpha, dist, dof) -> float:
     """The `alpha` quantile of the zero-mean, unit-variance return distribution."""
-    if dist not in _DISTRIBUTIONS:
-        raise ValueError(f"dist must be one of {_DISTRIBUTIONS}. Received: dist={dist!r}")
+    check_choice("dist", dist, _DISTRIBUTIONS)
     if dist == "normal":
         return float(stats.norm.ppf(alpha))
-    if isinstance(dof, bool) or not isinstance(dof, Integral) or dof <= 2:
-        raise ValueError(f"dof must be an int > 2 (finite variance). Received: dof={dof!r}")
+    check_count("dof", dof, 3, allow_float=False)  # a finite variance
     return float(stats.t.ppf(alpha, dof) * np.sqrt((dof - 2) / dof))
 
 
@@ -159,8 +155,7 @@ def christoffersen_test(breaches, alpha: float) -> dict:
             "`breaches` expected a 1-D array of at least 2 booleans. "
             f"Received: shape {hits.shape}, values {np.unique(hits)[:5]}"
         )
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 1:
-        raise ValueError(f"`alpha` expected a number in (0, 1). Received: alpha={alpha!r}")
+    check_in_range("alpha", alpha, 0.0, 1.0)
     hits = hits.astype(int)
     return _christoffersen(_transitions(hits[:-1], hits[1:]), alpha)
 
@@ -210,8 +205,7 @@ def _transitions(before, after) -> dict:
 
 def _christoffersen(counts: dict, alpha) -> dict:
     """The independence and conditional-coverage LR tests from transition counts."""
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha < 1:
-        raise ValueError(f"`alpha` expected a number in (0, 1). Received: alpha={alpha!r}")
+    check_in_range("alpha", alpha, 0.0, 1.0)
     n00, n01, n10, n11 = (counts[k] for k in ("n00", "n01", "n10", "n11"))
 
     def log_l(a, b):
@@ -327,9 +321,9 @@ def vol_target_positions(
         Wide DataFrame of positions.
     """
     variance = _wide_variance(variance_forecasts)
-    target = _positive("target_vol", target_vol)
-    cap = _positive("max_leverage", max_leverage)
-    annual = np.sqrt(variance * _positive("periods_per_year", periods_per_year))
+    target = check_positive("target_vol", target_vol)
+    cap = check_positive("max_leverage", max_leverage)
+    annual = np.sqrt(variance * check_positive("periods_per_year", periods_per_year))
     with np.errstate(divide="ignore"):
         size = target / annual
     return size.clip(upper=cap).fillna(0.0)
@@ -361,9 +355,11 @@ def inverse_vol_positions(
         Wide DataFrame of positions (fractions of capital).
     """
     variance = _wide_variance(variance_forecasts)
-    target = _positive("target_vol", target_vol)
-    cap = _positive("max_leverage", max_leverage)
-    sigma = np.sqrt(variance.where(variance > 0) * _positive("periods_per_year", periods_per_year))
+    target = check_positive("target_vol", target_vol)
+    cap = check_positive("max_leverage", max_leverage)
+    sigma = np.sqrt(
+        variance.where(variance > 0) * check_positive("periods_per_year", periods_per_year)
+    )
     raw = 1.0 / sigma
     weights = raw.div(raw.sum(axis=1), axis=0)
     forecast_vol = np.sqrt((weights**2 * sigma**2).sum(axis=1, min_count=1))
@@ -391,10 +387,9 @@ def vol_tracking(
         `within_20pct` (share of windows whose volatility is within 20% of the target).
     """
     returns = np.asarray(net_returns, dtype=np.float64)
-    target = _positive("target_vol", target_vol)
-    per_year = _positive("periods_per_year", periods_per_year)
-    if isinstance(window, bool) or not isinstance(window, Integral) or window < 2:
-        raise ValueError(f"`window` expected an int >= 2. Received: window={window!r}")
+    target = check_positive("target_vol", target_vol)
+    per_year = check_positive("periods_per_year", periods_per_year)
+    check_count("window", window, 2, allow_float=False)
     if returns.ndim != 1 or returns.size < window or not np.isfinite(returns).all():
         raise ValueError(
             f"`net_returns` expected at least window={window} finite daily returns. "
@@ -469,9 +464,3 @@ def _wide_variance(variance_forecasts) -> pd.DataFrame:
             f"Received: min={np.nanmin(wide.to_numpy())}, max={np.nanmax(wide.to_numpy())}"
         )
     return wide
-
-
-def _positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < np.inf:
-        raise ValueError(f"`{name}` expected a positive finite number. Received: {name}={value!r}")
-    return float(value)

@@ -8,10 +8,10 @@ forecast gives a flat (0) position.
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 import pandas as pd
+
+from metazoo.validation import check_choice, check_positive
 
 __all__ = ["buy_and_hold", "portfolio_weights", "positions_from_forecasts", "to_wide"]
 
@@ -68,12 +68,6 @@ def _like_input(wide: pd.DataFrame, original):
     return wide
 
 
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
-        raise ValueError(f"{name} must be a positive number. Received: {name}={value!r}")
-    return float(value)
-
-
 def positions_from_forecasts(
     forecasts,
     method: str = "sign",
@@ -109,9 +103,8 @@ def positions_from_forecasts(
         ValueError: If `method` is unknown, `vol` is missing, negative or lacks dates or
             symbols of the forecasts, or a number is not positive.
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}. Received: method={method!r}")
-    cap = _check_positive("max_leverage", max_leverage)
+    check_choice("method", method, _METHODS)
+    cap = check_positive("max_leverage", max_leverage)
     wide = to_wide(forecasts, column)
     if method == "sign":
         positions = np.sign(wide)
@@ -119,10 +112,10 @@ def positions_from_forecasts(
         positions = wide.clip(-cap, cap)
     else:
         annual = _aligned_vol(vol, wide, column) * np.sqrt(
-            _check_positive("periods_per_year", periods_per_year)
+            check_positive("periods_per_year", periods_per_year)
         )
         with np.errstate(divide="ignore"):
-            size = _check_positive("target_vol", target_vol) / annual
+            size = check_positive("target_vol", target_vol) / annual
         positions = np.sign(wide) * size.clip(upper=cap)
     return _like_input(positions.fillna(0.0), forecasts)
 
@@ -169,9 +162,8 @@ def portfolio_weights(scores, scheme: str = "long_short", gross: float = 1.0, co
     Returns:
         `(n_days, n_symbols)` DataFrame of weights.
     """
-    if scheme not in _SCHEMES:
-        raise ValueError(f"scheme must be one of {_SCHEMES}. Received: scheme={scheme!r}")
-    gross = _check_positive("gross", gross)
+    check_choice("scheme", scheme, _SCHEMES)
+    gross = check_positive("gross", gross)
     wide = to_wide(scores, column, name="scores")
     if scheme == "long_short":
         raw = wide.sub(wide.mean(axis=1), axis=0)

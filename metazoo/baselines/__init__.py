@@ -13,7 +13,7 @@ a target.
 
 from types import MappingProxyType
 
-from metazoo.baselines.base import Baseline
+from metazoo.baselines.base import Baseline, forecasts_at
 from metazoo.baselines.garch import GARCH11
 from metazoo.baselines.linear import HARRV, LinearLags
 from metazoo.baselines.simple import HistoricalMean, ZeroForecast
@@ -28,6 +28,7 @@ __all__ = [
     "LinearLags",
     "ZeroForecast",
     "available_baselines",
+    "forecasts_at",
 ]
 
 BASELINES = MappingProxyType(

@@ -10,8 +10,6 @@ early rows of each symbol, before a baseline has enough history, are NaN.
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -23,11 +21,22 @@ VARIANCE_FLOOR = 1e-12
 """Smallest variance a regression baseline forecasts (QLIKE needs positive forecasts)."""
 
 
-def check_int(name: str, value, minimum: int) -> int:
-    """`value` as an int, after checking it is an integer >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}. Received: {name}={value!r}")
-    return int(value)
+def forecasts_at(table: pd.DataFrame, windows, columns=None) -> np.ndarray:
+    """A baseline's forecasts at the forecast date and symbol of every window.
+
+    Args:
+        table: the frame of `Baseline.predict` (`date`, `symbol` and forecast columns).
+        windows: a `WindowSet` (its `times` and `symbols` are looked up in `table`).
+        columns: the forecast columns, in order; default all but `date` and `symbol`.
+
+    Returns:
+        `(len(windows), len(columns))` float64 forecasts in the order of `windows`; NaN
+        where `table` has no forecast for a window (too little history before it).
+    """
+    columns = [c for c in table if c not in ("date", "symbol")] if columns is None else columns
+    keys = pd.DataFrame({"date": windows.times, "symbol": np.asarray(windows.symbols).astype(str)})
+    found = keys.merge(table, on=["date", "symbol"], how="left", validate="many_to_one")
+    return found[list(columns)].to_numpy(dtype=np.float64)
 
 
 def log_returns(prices: pd.DataFrame) -> np.ndarray:

@@ -8,6 +8,7 @@ from arch import arch_model
 from scipy.signal import lfilter
 
 from metazoo.baselines.base import Baseline, log_returns
+from metazoo.validation import check_choice
 
 __all__ = ["GARCH11"]
 
@@ -56,8 +57,7 @@ class GARCH11(Baseline):
         self.mean = mean
 
     def _check_params(self):
-        if self.mean not in _MEANS:
-            raise ValueError(f"mean must be one of {_MEANS}. Received: mean={self.mean!r}")
+        check_choice("mean", self.mean, _MEANS)
 
     def _fit(self, prices, y):
         returns = log_returns(prices) * _SCALE

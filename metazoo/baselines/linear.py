@@ -7,13 +7,13 @@ import numpy as np
 from metazoo.baselines.base import (
     VARIANCE_FLOOR,
     Baseline,
-    check_int,
     daily_values,
     log_returns,
     shift,
     trailing_mean,
 )
 from metazoo.data import variance
+from metazoo.validation import check_bool, check_choice, check_count
 
 __all__ = ["HARRV", "LinearLags"]
 
@@ -93,7 +93,7 @@ class LinearLags(_PooledOLS):
         self.lags = lags
 
     def _check_params(self):
-        check_int("lags", self.lags, 1)
+        check_count("lags", self.lags, allow_float=False)
 
     def _regressor_names(self):
         return tuple(f"lag_{lag}" for lag in range(1, self.lags + 1))
@@ -150,13 +150,8 @@ class HARRV(_PooledOLS):
         self.bias_correction = bias_correction
 
     def _check_params(self):
-        if not isinstance(self.log, bool):
-            raise ValueError(f"`log` expected True or False. Received: log={self.log!r}")
-        if self.bias_correction not in _BIAS_CORRECTIONS:
-            raise ValueError(
-                f"`bias_correction` expected one of {_BIAS_CORRECTIONS}. "
-                f"Received: bias_correction={self.bias_correction!r}"
-            )
+        check_bool("log", self.log)
+        check_choice("bias_correction", self.bias_correction, _BIAS_CORRECTIONS)
 
     def _regressor_names(self):
         names = ("rv_d", "rv_w", "rv_m")

@@ -8,13 +8,13 @@ import pandas as pd
 from metazoo.baselines.base import (
     VARIANCE_FLOOR,
     Baseline,
-    check_int,
     daily_values,
     log_returns,
     shift,
     trailing_mean,
 )
 from metazoo.data.features import compute_targets
+from metazoo.validation import check_count
 
 __all__ = ["HistoricalMean", "ZeroForecast"]
 
@@ -76,7 +76,7 @@ class HistoricalMean(Baseline):
 
     def _check_params(self):
         if self.window is not None:
-            check_int("window", self.window, 1)
+            check_count("window", self.window, allow_float=False)
 
     def _fit(self, prices, y):
         if self.window is not None:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from metazoo.data.windows import WindowSet
+from metazoo.validation import check_count, check_in_range, check_seed
 
 CUTOFF_COLUMNS = (
     "first",
@@ -42,25 +43,6 @@ class AssetFold(NamedTuple):
     name: str
     train: tuple
     test: tuple
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` expected an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
-def _check_fraction(test_fraction) -> float:
-    if (
-        isinstance(test_fraction, bool)
-        or not isinstance(test_fraction, (int, float, np.floating))
-        or not 0.0 < float(test_fraction) < 1.0
-    ):
-        raise ValueError(
-            "`test_fraction` expected a number strictly between 0 and 1. "
-            f"Received: test_fraction={test_fraction!r}"
-        )
-    return float(test_fraction)
 
 
 def _dates_and_symbols(data) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -117,9 +99,9 @@ def chronological_cutoffs(data, test_fraction=0.3, purge=0, embargo=0) -> pd.Dat
     >>> cutoffs = chronological_cutoffs(prices, test_fraction=0.3, purge=1, embargo=5)
     >>> train, evaluation = split_at_cutoffs(windows, cutoffs)
     """
-    test_fraction = _check_fraction(test_fraction)
-    purge = _check_int("purge", purge, 0)
-    embargo = _check_int("embargo", embargo, 0)
+    test_fraction = check_in_range("test_fraction", test_fraction, 0.0, 1.0)
+    purge = check_count("purge", purge, 0, allow_float=False)
+    embargo = check_count("embargo", embargo, 0, allow_float=False)
     dates, symbols, label_end = _dates_and_symbols(data)
     if len(dates) == 0:
         raise ValueError("`data` expected at least one row. Received: an empty data set")
@@ -280,9 +262,8 @@ def asset_group_folds(
             )
         train = tuple(s for s in symbols if s not in test)
         return [AssetFold(f"held-out {held_out_class}", train, test)]
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` expected an integer. Received: seed={seed!r}")
-    n_groups = _check_int("n_groups", n_groups, 2)
+    seed = check_seed("seed", seed)
+    n_groups = check_count("n_groups", n_groups, 2, allow_float=False)
     if n_groups > len(symbols):
         raise ValueError(
             f"`n_groups` expected at most the number of symbols ({len(symbols)}). "

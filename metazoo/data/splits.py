@@ -17,17 +17,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator
 
+from metazoo.validation import check_choice, check_count
+
 __all__ = ["PurgedKFold", "WalkForward"]
 
 _MODES = ("expanding", "rolling")
 
 Fold = tuple[np.ndarray, np.ndarray]
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}. Received: {name}={value!r}")
-    return int(value)
 
 
 def _time_positions(X, groups) -> tuple[np.ndarray, int]:
@@ -132,24 +128,23 @@ class WalkForward(_TimeSplitter):
         self.horizon = horizon
 
     def _check_params(self) -> None:
-        _check_int("n_splits", self.n_splits, 1)
-        if self.mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}. Received: mode={self.mode!r}")
+        check_count("n_splits", self.n_splits, 1, allow_float=False)
+        check_choice("mode", self.mode, _MODES)
         if self.mode == "rolling" and self.train_size is None:
             raise ValueError(
                 'mode="rolling" needs train_size, an int >= 1. Received: train_size=None'
             )
         if self.mode == "rolling":
-            _check_int("train_size", self.train_size, 1)
+            check_count("train_size", self.train_size, 1, allow_float=False)
         elif self.train_size is not None:
             raise ValueError(
                 'train_size is only used with mode="rolling"; mode="expanding" trains on all '
                 f"the past. Received: train_size={self.train_size!r}"
             )
         if self.test_size is not None:
-            _check_int("test_size", self.test_size, 1)
-        _check_int("gap", self.gap, 0)
-        _check_int("horizon", self.horizon, 1)
+            check_count("test_size", self.test_size, 1, allow_float=False)
+        check_count("gap", self.gap, 0, allow_float=False)
+        check_count("horizon", self.horizon, 1, allow_float=False)
 
     def _fold_test_size(self, n_times: int) -> int:
         if self.test_size is not None:
@@ -218,8 +213,8 @@ class PurgedKFold(_TimeSplitter):
         self.embargo = embargo
 
     def _check_params(self) -> None:
-        _check_int("n_splits", self.n_splits, 2)
-        _check_int("horizon", self.horizon, 1)
+        check_count("n_splits", self.n_splits, 2, allow_float=False)
+        check_count("horizon", self.horizon, 1, allow_float=False)
         self._embargo_steps(n_times=0)
 
     def _embargo_steps(self, n_times: int) -> int:
@@ -230,7 +225,7 @@ class PurgedKFold(_TimeSplitter):
             # Round off float noise first, so that 0.3 of 10 times is 3 steps, not 4.
             return math.ceil(round(embargo * n_times, 9))
         raise ValueError(
-            "embargo must be an int >= 0 (time steps) or a float in [0, 1) (a fraction of the "
+            "embargo expected an integer >= 0 (time steps) or a float in [0, 1) (a fraction of the "
             f"unique times). Received: embargo={embargo!r}"
         )
 

@@ -14,6 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from metazoo.data.episodes import MetaBatch, check_meta_batch, meta_batch_dataset
+from metazoo.validation import (
+    check_choice,
+    check_count,
+    check_in_range,
+    check_interval,
+    check_positive,
+)
 
 _VOL_JITTER = (0.8, 1.25)
 _TARGETS = ("variance", "return")
@@ -24,25 +31,6 @@ def _require(ok: bool, expected: str, **received) -> None:
     if not ok:
         shown = ", ".join(f"{name}={value!r}" for name, value in received.items())
         raise ValueError(f"{expected}. Received: {shown}")
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    is_int = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    _require(
-        is_int and value >= minimum, f"{name} must be an integer >= {minimum}", **{name: value}
-    )
-    return int(value)
-
-
-def _check_range(name: str, value, lower: float = -np.inf) -> tuple[float, float]:
-    """Return `value` as a float pair `(low, high)` with `lower <= low <= high`."""
-    pair = np.asarray(value, dtype=np.float64)
-    ok = pair.shape == (2,) and bool(np.isfinite(pair).all())
-    _require(ok, f"{name} must be a pair (low, high) of finite numbers", **{name: value})
-    low, high = float(pair[0]), float(pair[1])
-    _require(low <= high, f"{name} must have low <= high", **{name: value})
-    _require(lower <= low, f"{name} must have low >= {lower}", **{name: value})
-    return low, high
 
 
 def _generator(seed, rng) -> np.random.Generator:
@@ -107,9 +95,9 @@ class _TaskFamily:
             A float32 `MetaBatch`; with `return_params`, the pair `(batch, params)` where
             `params` maps names (listed in the class docstring) to arrays with a task axis first.
         """
-        n_tasks = _check_int("n_tasks", n_tasks, 1)
-        support_size = _check_int("support_size", support_size, 1)
-        query_size = _check_int("query_size", query_size, 1)
+        n_tasks = check_count("n_tasks", n_tasks, 1, allow_float=False)
+        support_size = check_count("support_size", support_size, 1, allow_float=False)
+        query_size = check_count("query_size", query_size, 1, allow_float=False)
         batch, params = self._draw(n_tasks, support_size, query_size, _generator(seed, rng))
         batch = check_meta_batch(batch)
         return (batch, params) if return_params else batch
@@ -124,7 +112,7 @@ class _TaskFamily:
             n_batches: meta-batches per pass; `None` for an endless stream.
             seed: base seed.
         """
-        _check_int("meta_batch_size", meta_batch_size, 1)
+        check_count("meta_batch_size", meta_batch_size, 1, allow_float=False)
 
         def sample(rng):
             return self.sample(meta_batch_size, support_size, query_size, rng=rng)
@@ -168,11 +156,10 @@ class SinusoidTasks(_TaskFamily):
         x_range=(-5.0, 5.0),
         noise_std=0.0,
     ):
-        self.amplitude_range = _check_range("amplitude_range", amplitude_range, lower=0.0)
-        self.phase_range = _check_range("phase_range", phase_range)
-        self.x_range = _check_range("x_range", x_range)
-        _require(0.0 <= noise_std < np.inf, "noise_std must be >= 0", noise_std=noise_std)
-        self.noise_std = float(noise_std)
+        self.amplitude_range = check_interval("amplitude_range", amplitude_range, lower=0.0)
+        self.phase_range = check_interval("phase_range", phase_range)
+        self.x_range = check_interval("x_range", x_range)
+        self.noise_std = check_positive("noise_std", noise_std, allow_zero=True)
 
     def _draw(self, n_tasks, support_size, query_size, rng):
         amplitude = rng.uniform(*self.amplitude_range, size=n_tasks)
@@ -206,7 +193,7 @@ def pacf_to_ar(pacf) -> np.ndarray:
         models. Biometrika 71(2).
     """
     pacf = np.asarray(pacf, dtype=np.float64)
-    _require(pacf.ndim == 2, "pacf must be (n_tasks, order)", pacf_shape=pacf.shape)
+    _require(pacf.ndim == 2, "pacf expected shape (n_tasks, order)", pacf_shape=pacf.shape)
     phi = pacf[:, :0]
     for k in range(pacf.shape[1]):
         r = pacf[:, k : k + 1]
@@ -254,16 +241,21 @@ class ARTasks(_TaskFamily):
         burn_in=100,
         unit_variance=False,
     ):
-        self.order = _check_int("order", order, 1)
-        self.lookback = self.order if lookback is None else _check_int("lookback", lookback, 1)
-        _require(
-            self.lookback >= self.order, "lookback must be >= order", lookback=lookback, order=order
+        self.order = check_count("order", order, 1, allow_float=False)
+        self.lookback = (
+            self.order
+            if lookback is None
+            else check_count("lookback", lookback, 1, allow_float=False)
         )
-        _require(0.0 < noise_std < np.inf, "noise_std must be > 0", noise_std=noise_std)
-        _require(0.0 < max_pacf < 1.0, "max_pacf must lie in (0, 1)", max_pacf=max_pacf)
-        self.noise_std = float(noise_std)
-        self.max_pacf = float(max_pacf)
-        self.burn_in = _check_int("burn_in", burn_in, 0)
+        _require(
+            self.lookback >= self.order,
+            "lookback expected an integer >= order",
+            lookback=lookback,
+            order=order,
+        )
+        self.noise_std = check_positive("noise_std", noise_std)
+        self.max_pacf = check_in_range("max_pacf", max_pacf, 0.0, 1.0)
+        self.burn_in = check_count("burn_in", burn_in, 0, allow_float=False)
         self.unit_variance = bool(unit_variance)
 
     @staticmethod
@@ -344,24 +336,23 @@ class RegimeSwitchingTasks(_TaskFamily):
     def __init__(
         self, vol_low=0.01, vol_high=0.03, stay_prob=(0.95, 0.99), lookback=20, target="variance"
     ):
-        _require(0.0 < vol_low < np.inf, "vol_low must be > 0", vol_low=vol_low)
+        check_positive("vol_low", vol_low)
         _require(
             vol_low <= vol_high < np.inf,
-            "vol_high must be >= vol_low",
+            "vol_high expected a finite number >= vol_low",
             vol_low=vol_low,
             vol_high=vol_high,
         )
         self.vol_low = float(vol_low)
         self.vol_high = float(vol_high)
-        self.stay_prob = _check_range("stay_prob", stay_prob)
+        self.stay_prob = check_interval("stay_prob", stay_prob)
         _require(
             0.0 < self.stay_prob[0] and self.stay_prob[1] < 1.0,
-            "stay_prob must lie strictly inside (0, 1)",
+            "stay_prob expected bounds strictly inside (0, 1)",
             stay_prob=stay_prob,
         )
-        self.lookback = _check_int("lookback", lookback, 1)
-        _require(target in _TARGETS, f"target must be one of {_TARGETS}", target=target)
-        self.target = target
+        self.lookback = check_count("lookback", lookback, 1, allow_float=False)
+        self.target = check_choice("target", target, _TARGETS)
 
     def _draw(self, n_tasks, support_size, query_size, rng):
         vols = np.array([self.vol_low, self.vol_high])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metazoo.baselines import HARRV, available_baselines
+from metazoo.baselines import HARRV, available_baselines, forecasts_at
 
 VARIANCE_ONLY = ("har_rv", "har_log", "garch11")
 NOT_FOR_VARIANCE = ("zero",)  # a variance of 0 is no forecast
@@ -61,10 +61,7 @@ def _support_mean(episodes, scaler) -> np.ndarray:
 
 def _lookup(table: pd.DataFrame, columns, episodes, name) -> np.ndarray:
     """The baseline's forecasts at the (date, symbol) of every query sample."""
-    query = episodes.query_windows()
-    keys = pd.DataFrame({"date": query.times, "symbol": query.symbols.astype(str)})
-    found = keys.merge(table, on=["date", "symbol"], how="left", validate="many_to_one")
-    values = found[columns].to_numpy(dtype=np.float64)
+    values = forecasts_at(table, episodes.query_windows(), columns)
     missing = int(np.isnan(values).any(axis=1).sum())
     if missing:
         raise ValueError(

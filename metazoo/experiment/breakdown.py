@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 
 from metazoo.experiment.plots import point_values, task_intervals
+from metazoo.experiment.targets import target_kind
 
 COLUMNS = ["eval_set", "group", "model", "value", "low", "high", "n_tasks", "n_obs"]
 
 
 def main_metric(target: str) -> str:
     """`qlike` for a variance target, `r2_oos` for the others."""
-    return "qlike" if str(target).split(":")[0] == "variance" else "r2_oos"
+    return "qlike" if target_kind(target) == "variance" else "r2_oos"
 
 
 def group_scores(

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from metazoo.data import EVAL_SETS
+from metazoo.experiment.targets import target_kind
 from metazoo.trainers import registry
 
 N_BOOTSTRAP = 2000
@@ -218,7 +219,7 @@ def leaderboard_chart(board: pd.DataFrame, predictions: pd.DataFrame, target: st
     bootstrap interval over the evaluation tasks."""
     import matplotlib.pyplot as plt
 
-    if target.split(":")[0] == "variance":
+    if target_kind(target) == "variance":
         metric = "qlike"
     elif "r2_oos" in board and board["r2_oos"].notna().any():
         metric = "r2_oos"
@@ -392,7 +393,7 @@ def forecast_chart(board: pd.DataFrame, predictions: pd.DataFrame, target: str):
 
     fold, task = stress_task(predictions)
     rows = predictions[(predictions["fold"] == fold) & (predictions["task"] == task)]
-    log = target.split(":")[0] == "variance"
+    log = target_kind(target) == "variance"
     metric = "qlike" if log else "mse"
     models = forecast_models(board, metric)
     fig, ax = plt.subplots(figsize=(11, 4))

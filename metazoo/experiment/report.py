@@ -10,6 +10,7 @@ import pandas as pd
 from metazoo.experiment import breakdown
 from metazoo.experiment.environment import describe_machine
 from metazoo.experiment.html_report import write_html
+from metazoo.experiment.targets import target_horizon, target_kind
 from metazoo.experiment.variance_scoring import (
     DM_REFERENCES,
     MCS_REPS,
@@ -17,8 +18,6 @@ from metazoo.experiment.variance_scoring import (
     SIGNIFICANCE,
     TARGET_VOL,
     TRACKING_WINDOW,
-    target_horizon,
-    target_kind,
 )
 
 # Columns of the leaderboard tables (terminal and report), per kind of target, in order

@@ -28,12 +28,11 @@ import pandas as pd
 
 from metazoo.backtest import backtest, portfolio_weights, positions_from_forecasts
 from metazoo.experiment import variance_scoring as variance
+from metazoo.experiment.targets import target_horizon, target_kind
 from metazoo.experiment.variance_scoring import (
     MAX_LEVERAGE,
     TARGET_VOL,
     sleeves,
-    target_horizon,
-    target_kind,
 )
 from metazoo.metrics import finance
 from metazoo.metrics.forecast import hit_rate, ic, mae, mse, rank_ic

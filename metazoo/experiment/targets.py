@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metazoo.validation import check_count
+
 KINDS = ("return", "variance", "direction")
 VARIANCE_PROXY = "squared_return"  # the one realized-variance proxy of the variance section
 
@@ -99,6 +101,18 @@ def parse_token(token) -> tuple[str, int | None]:
             f"(e.g. 'variance:5'). Received: {token!r}"
         )
     return kind, int(rest)
+
+
+def target_kind(token) -> str:
+    """The kind of a target token: `"variance"` for `"variance:5"`."""
+    return parse_token(token)[0]
+
+
+def target_horizon(token, default: int) -> int:
+    """The horizon in trading days of a target token: the number after `:`, else
+    `default` (the run's `horizon`, which a token without one takes)."""
+    _, horizon = parse_token(token)
+    return check_count("default", default) if horizon is None else horizon
 
 
 def target_spec(token: str, config) -> TargetSpec:

@@ -1,9 +1,9 @@
 """Scores of variance forecasts: their errors, whether the differences are significant, and
 the risk figures and volatility-targeted books made from them.
 
-A variance target is any name whose part before `:` is `variance` (`variance`,
-`variance:5`); the number after the colon is the horizon in days (the run's `horizon`
-without one). Each prediction row holds the forecast `pred_1` of the mean daily variance over the horizon,
+A variance target is a token of kind `variance` (`variance`, `variance:5`; parsed by
+`metazoo.experiment.targets`); the number after the colon is the horizon in days (the run's
+`horizon` without one). Each prediction row holds the forecast `pred_1` of the mean daily variance over the horizon,
 made at the close of `date`, and its realized value `true_1` (mean squared log return).
 Per (target, evaluation set, model), over the query samples of every fold:
 
@@ -71,25 +71,6 @@ VAR_LEVELS = (0.01, 0.05)
 VAR_DISTS = (("normal", ""), ("t", "t"), ("calibrated", "c"))
 T_DOF = 5
 TRACKING_WINDOW = 21  # a month: evaluation tasks are quarters of which K days adapt
-
-
-def target_kind(target: str) -> str:
-    """`"variance"` for `"variance:5"`: the part of a target name before `:`."""
-    return str(target).split(":")[0]
-
-
-def target_horizon(target: str, default: int = 1) -> int:
-    """The horizon in days of a target name: the int after `:`, else `default` (the run's
-    `horizon`, which a token without one takes; see `metazoo.experiment.targets`)."""
-    _, colon, days = str(target).partition(":")
-    if not colon:
-        return int(default)
-    if not days.isdigit() or int(days) < 1:
-        raise ValueError(
-            "`target` expected a name such as 'variance' or 'variance:5' (days >= 1 after "
-            f"the colon). Received: target={target!r}"
-        )
-    return int(days)
 
 
 def level_name(alpha: float) -> str:

@@ -18,8 +18,6 @@ Conventions, used throughout `metazoo.metrics` and `metazoo.backtest`:
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 import pandas as pd
 from scipy import special, stats
@@ -31,6 +29,7 @@ from metazoo.metrics.forecast import (
     finite_result,
     unit_scale,
 )
+from metazoo.validation import check_choice, check_count, check_in_range, check_positive
 
 __all__ = [
     "annualized_return",
@@ -80,8 +79,7 @@ def qlike(var_true, var_pred, floor: float = 1e-12) -> float:
         proxies. Journal of Econometrics, 160(1), 246-256.
     """
     true, pred = _check_pair(var_true, var_pred)
-    if not isinstance(floor, Real) or not floor > 0:
-        raise ValueError(f"floor must be a positive number. Received: floor={floor!r}")
+    floor = check_positive("floor", floor)
     if np.any(true < 0):
         raise ValueError(
             "var_true must hold variances >= 0. "
@@ -118,8 +116,7 @@ def ic_by_period(y_true, y_pred, periods, method: str = "pearson") -> pd.Series:
     Raises:
         ValueError: If the inputs are not 1-D of one length, not finite, or `method` is unknown.
     """
-    if method not in _IC_METHODS:
-        raise ValueError(f"method must be one of {_IC_METHODS}. Received: method={method!r}")
+    check_choice("method", method, _IC_METHODS)
     true, pred = _check_pair(y_true, y_pred)
     labels = np.asarray(periods)
     if np.ndim(y_true) != 1 or labels.shape != true.shape:
@@ -183,16 +180,6 @@ def _check_returns(returns, name: str = "returns", minimum: int = 1) -> np.ndarr
     return values
 
 
-def _check_periods(periods_per_year) -> float:
-    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, Real):
-        raise ValueError(f"periods_per_year must be a number. Received: {periods_per_year!r}")
-    if not periods_per_year > 0:
-        raise ValueError(f"periods_per_year must be > 0. Received: {periods_per_year!r}")
-    if not np.isfinite(periods_per_year):
-        raise ValueError(f"periods_per_year must be finite. Received: {periods_per_year!r}")
-    return float(periods_per_year)
-
-
 def annualized_return(returns, periods_per_year: float = 252) -> float:
     """Arithmetic annualized return: `mean(returns) * periods_per_year`.
 
@@ -203,7 +190,7 @@ def annualized_return(returns, periods_per_year: float = 252) -> float:
     Returns:
         The annualized mean return.
     """
-    periods = _check_periods(periods_per_year)
+    periods = check_positive("periods_per_year", periods_per_year)
     return finite_result(_check_returns(returns).mean() * periods, "annualized_return")
 
 
@@ -220,7 +207,9 @@ def annualized_volatility(returns, periods_per_year: float = 252) -> float:
     values = _check_returns(returns, minimum=2)
     largest = np.abs(values).max()
     std = largest * unit_scale(values).std(ddof=1) if largest > 0 else 0.0
-    return finite_result(std * np.sqrt(_check_periods(periods_per_year)), "annualized_volatility")
+    return finite_result(
+        std * np.sqrt(check_positive("periods_per_year", periods_per_year)), "annualized_volatility"
+    )
 
 
 def sharpe_ratio(returns, risk_free: float = 0.0, periods_per_year: float = 252) -> float:
@@ -237,7 +226,7 @@ def sharpe_ratio(returns, risk_free: float = 0.0, periods_per_year: float = 252)
     Returns:
         The Sharpe ratio; NaN if the returns do not vary.
     """
-    periods = _check_periods(periods_per_year)
+    periods = check_positive("periods_per_year", periods_per_year)
     excess = _check_returns(returns, minimum=2) - float(risk_free) / periods
     if np.ptp(excess) == 0:
         return float("nan")
@@ -306,7 +295,9 @@ def turnover(positions, periods_per_year: float | None = None) -> float:
     if np.isinf(values).any():
         raise ValueError("positions must be finite or NaN. Received: an infinite position")
     changes = np.abs(np.diff(values, axis=0, prepend=0.0)).sum(axis=1)
-    scale = 1.0 if periods_per_year is None else _check_periods(periods_per_year)
+    scale = (
+        1.0 if periods_per_year is None else check_positive("periods_per_year", periods_per_year)
+    )
     return finite_result(changes.mean() * scale, "turnover")
 
 
@@ -408,15 +399,13 @@ def kupiec_pof(n_breaches: int, n_obs: int, alpha: float) -> tuple[float, float]
         Kupiec, P. H. (1995). Techniques for verifying the accuracy of risk measurement
         models. The Journal of Derivatives, 3(2), 73-84.
     """
-    for name, value, minimum in (("n_obs", n_obs, 1), ("n_breaches", n_breaches, 0)):
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-            raise ValueError(f"{name} must be an int >= {minimum}. Received: {name}={value!r}")
+    check_count("n_obs", n_obs, allow_float=False)
+    check_count("n_breaches", n_breaches, 0, allow_float=False)
     if n_breaches > n_obs:
         raise ValueError(
             f"n_breaches cannot exceed n_obs. Received: n_breaches={n_breaches}, n_obs={n_obs}"
         )
-    if not isinstance(alpha, Real) or not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1). Received: alpha={alpha!r}")
+    check_in_range("alpha", alpha, 0.0, 1.0)
     x, n = int(n_breaches), int(n_obs)
     rate = x / n
     null = special.xlogy(x, alpha) + special.xlog1py(n - x, -alpha)

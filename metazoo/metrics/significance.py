@@ -8,13 +8,15 @@ alternatives, bandwidths, seeds) and checks the inputs.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from arch.bootstrap import MCS
 from arch.covariance.kernel import Bartlett
 from scipy import stats
+
+from metazoo.validation import check_choice, check_count, check_in_range
 
 __all__ = ["diebold_mariano", "model_confidence_set", "newey_west_bandwidth", "qlike_losses"]
 
@@ -100,12 +102,8 @@ def diebold_mariano(
         raise ValueError(
             f"`loss_b` expected the shape of loss_a {a.shape}. Received: shape {b.shape}"
         )
-    if isinstance(horizon, bool) or not isinstance(horizon, Integral) or horizon < 1:
-        raise ValueError(f"`horizon` expected an int >= 1. Received: horizon={horizon!r}")
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(
-            f"`alternative` expected one of {_ALTERNATIVES}. Received: alternative={alternative!r}"
-        )
+    horizon = check_count("horizon", horizon, allow_float=False)
+    check_choice("alternative", alternative, _ALTERNATIVES)
     d = a - b
     n = d.size
     lags = _bandwidth(bandwidth, horizon, n)
@@ -186,10 +184,8 @@ def model_confidence_set(
             f"Received: shape {values.shape}, {int(np.count_nonzero(~np.isfinite(values)))} "
             "non-finite value(s)"
         )
-    if isinstance(size, bool) or not isinstance(size, Real) or not 0 < size < 1:
-        raise ValueError(f"`size` expected a number in (0, 1). Received: size={size!r}")
-    if isinstance(reps, bool) or not isinstance(reps, Integral) or reps < 1:
-        raise ValueError(f"`reps` expected an int >= 1. Received: reps={reps!r}")
+    check_in_range("size", size, 0.0, 1.0)
+    reps = check_count("reps", reps, allow_float=False)
     names = [str(c) for c in losses.columns]
     if len(set(names)) != len(names):
         raise ValueError(f"`losses` expected unique model names. Received: {names}")

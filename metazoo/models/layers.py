@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from metazoo.validation import check_choice, check_count
+
 
 @keras.saving.register_keras_serializable(package="metazoo")
 class TemporalAttention(keras.layers.Layer):
@@ -101,12 +103,9 @@ class SupportSetEncoder(keras.layers.Layer):
 
     def __init__(self, units=32, sample_units=32, cell="gru", **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("units", units), ("sample_units", sample_units)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value}")
-        if cell not in ENCODER_CELLS:
-            raise ValueError(f"cell must be one of {ENCODER_CELLS}. Received: cell={cell!r}")
-        self.units, self.sample_units, self.cell = int(units), int(sample_units), cell
+        self.units = check_count("units", units)
+        self.sample_units = check_count("sample_units", sample_units)
+        self.cell = check_choice("cell", cell, ENCODER_CELLS)
         self.summarize = keras.layers.Dense(self.sample_units, activation="relu", name="summary")
         recurrent = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
         self.recurrent = recurrent(self.units, name=cell)

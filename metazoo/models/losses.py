@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from metazoo.validation import check_in_range
+
 
 def split_gaussian(y_pred, log_var_bounds=(-20.0, 10.0)):
     """Split a probabilistic head's output `(batch, 2 * k)` into mean and log-variance `(batch, k)`.
@@ -180,9 +182,7 @@ class StudentTVarianceNLL(_VarianceLoss):
         **kwargs,
     ):
         super().__init__(log_pred, log_var_bounds, name=name, **kwargs)
-        if isinstance(dof, bool) or not isinstance(dof, (int, float)) or not 2 < dof < math.inf:
-            raise ValueError(f"`dof` expected a finite number > 2. Received: dof={dof!r}")
-        self.dof = float(dof)
+        self.dof = check_in_range("dof", dof, 2.0)  # > 2: a finite variance
 
     def call(self, y_true, y_pred):
         m = _log_variance(y_pred, self.log_pred, self.log_var_bounds)

@@ -10,6 +10,7 @@ from numbers import Real
 import keras
 
 from metazoo.models.heads import add_head
+from metazoo.validation import check_bool, check_count, check_in_range
 
 HEAD_PREFIX = "head"
 
@@ -111,8 +112,7 @@ def build(
             f"input_shape must be (lookback, n_features), both >= 1. Received: input_shape={input_shape}"
         )
     shape = tuple(int(d) for d in dims)
-    if not _is_count(output_dim):
-        raise ValueError(f"output_dim must be an integer >= 1. Received: output_dim={output_dim}")
+    check_count("output_dim", output_dim)
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     inputs = keras.Input(shape, name="window")
@@ -132,13 +132,12 @@ _COUNTS = ("filters", "kernel_size", "attention_units", "d_model", "num_heads", 
 def _check_hyperparameters(hparams: dict) -> None:
     """Check the zoo's shared hyperparameter kinds by name: sizes, rates and switches."""
     for key, value in hparams.items():
-        if key in (*_COUNTS, "num_layers") and not _is_count(value):
-            raise ValueError(f"{key} must be an integer >= 1. Received: {key}={value!r}")
-        rate = isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < 1
-        if key == "dropout" and not rate:
-            raise ValueError(f"dropout must be a number in [0, 1). Received: dropout={value!r}")
-        if key == "bidirectional" and not isinstance(value, bool):
-            raise ValueError(f"bidirectional must be True or False. Received: {value!r}")
+        if key in (*_COUNTS, "num_layers"):
+            check_count(key, value)
+        if key == "dropout":
+            check_in_range("dropout", value, 0.0, 1.0, closed="left")
+        if key == "bidirectional":
+            check_bool("bidirectional", value)
 
 
 def _is_count(value) -> bool:

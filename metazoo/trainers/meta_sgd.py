@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
 from metazoo.trainers.gradient import GradientMetaLearner
+from metazoo.validation import check_interval
 
 
 @keras.saving.register_keras_serializable(package="metazoo")
@@ -47,10 +46,10 @@ class MetaSGD(GradientMetaLearner):
 
     def __init__(self, model, inner_lr=0.01, lr_bounds=(0.0, 1.0), **kwargs):
         super().__init__(model, inner_lr=inner_lr, **kwargs)
-        low, high = _check_bounds(lr_bounds)
-        if not 0 <= low <= self.inner_lr <= high:
+        low, high = check_interval("lr_bounds", lr_bounds, lower=0.0)  # finite: no divergence
+        if not low <= self.inner_lr <= high:
             raise ValueError(
-                "lr_bounds must satisfy 0 <= low <= inner_lr <= high. "
+                "lr_bounds expected low <= inner_lr <= high. "
                 f"Received: lr_bounds={lr_bounds}, inner_lr={inner_lr}"
             )
         self.lr_bounds = (low, high)
@@ -69,19 +68,3 @@ class MetaSGD(GradientMetaLearner):
 
     def get_config(self):
         return {**super().get_config(), "lr_bounds": list(self.lr_bounds)}
-
-
-def _check_bounds(lr_bounds) -> tuple[float, float]:
-    """`(low, high)` as floats, after checking they are two finite numbers."""
-    try:
-        low, high = (float(bound) for bound in lr_bounds)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"lr_bounds must be two numbers (low, high). Received: lr_bounds={lr_bounds!r}"
-        ) from error
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(
-            "lr_bounds must be finite: an infinite bound lets the learned rates diverge. "
-            f"Received: lr_bounds={lr_bounds!r}"
-        )
-    return low, high

@@ -9,6 +9,7 @@ from metazoo.models import SupportSetEncoder, body_and_head
 from metazoo.trainers.amortized import AmortizedMetaLearner
 from metazoo.trainers.episodic import merge_tasks, split_tasks
 from metazoo.trainers.losses import softmax_entropy
+from metazoo.validation import check_count
 
 
 @keras.saving.register_keras_serializable(package="metazoo")
@@ -92,7 +93,7 @@ class ContextMetaLearner(AmortizedMetaLearner):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.memory_size = _check_size(memory_size)
+        self.memory_size = check_count("memory_size", memory_size, 0)
         if memory not in MEMORIES:
             raise ValueError(f"memory must be one of {MEMORIES}. Received: memory={memory!r}")
         self.memory = memory
@@ -250,11 +251,3 @@ def _zero_dense(units, name, input_dim):
     )
     layer.build((None, input_dim))
     return layer
-
-
-def _check_size(memory_size):
-    if int(memory_size) != memory_size or memory_size < 0:
-        raise ValueError(
-            f"memory_size must be an integer >= 0. Received: memory_size={memory_size}"
-        )
-    return int(memory_size)

@@ -23,6 +23,7 @@ import numpy as np
 from metazoo import models
 from metazoo.callbacks.hparams import trial_hparams, write_trial
 from metazoo.metrics.forecast import get_scorer
+from metazoo.validation import check_count, check_positive, check_seed
 
 __all__ = ["TargetScaling", "TrialSettings", "fit_model", "predict_model", "run_trial"]
 
@@ -215,12 +216,8 @@ def check_settings(settings: TrialSettings) -> TrialSettings:
     Raises:
         ValueError: If one of them is out of range.
     """
-    for name, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0)):
-        value = getattr(settings, name)
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-            raise ValueError(f"{name} must be an int >= {minimum}. Received: {name}={value!r}")
-    if not 0 < settings.learning_rate < np.inf:
-        raise ValueError(
-            f"learning_rate must be > 0. Received: learning_rate={settings.learning_rate!r}"
-        )
+    check_count("epochs", settings.epochs, allow_float=False)
+    check_count("batch_size", settings.batch_size, allow_float=False)
+    check_seed("seed", settings.seed)
+    check_positive("learning_rate", settings.learning_rate)
     return settings

@@ -144,7 +144,9 @@ def test_backtest_of_a_series():
 def test_backtest_errors():
     with pytest.raises(TypeError, match="cost_bps"):
         backtest(POSITIONS, RETURNS)  # costs must be stated
-    with pytest.raises(ValueError, match=r"cost_bps must be a number >= 0. Received: cost_bps=-1"):
+    with pytest.raises(
+        ValueError, match=r"cost_bps expected a finite number >= 0. Received: cost_bps=-1"
+    ):
         backtest(POSITIONS, RETURNS, cost_bps=-1)
     with pytest.raises(ValueError, match=r"returns lack assets \['B'\] and 0 date"):
         backtest(POSITIONS, RETURNS[["A"]], cost_bps=0)
@@ -188,7 +190,7 @@ def test_positions_from_long_frames():
 
 def test_positions_errors():
     forecasts = pd.DataFrame({"A": [0.1], "B": [-0.1]}, index=DATES[:1])
-    with pytest.raises(ValueError, match=r"method must be one of .*Received: method='kelly'"):
+    with pytest.raises(ValueError, match=r"method expected one of .*Received: method='kelly'"):
         positions_from_forecasts(forecasts, "kelly")
     with pytest.raises(ValueError, match=r"needs vol.*Received: None"):
         positions_from_forecasts(forecasts, "vol_scaled")
@@ -218,7 +220,7 @@ def test_long_only_weights_by_hand():
         {"A": [0.25, 0.0, 1 / 3], "B": [0.0, 0.0, 1 / 3], "C": [0.75, 0.0, 1 / 3]}
     )
     pd.testing.assert_frame_equal(weights, expected)
-    with pytest.raises(ValueError, match=r"scheme must be one of .*Received: scheme='short'"):
+    with pytest.raises(ValueError, match=r"scheme expected one of .*Received: scheme='short'"):
         portfolio_weights(scores, scheme="short")
 
 
@@ -236,13 +238,15 @@ def test_value_at_risk_by_hand():
 
 
 def test_value_at_risk_errors():
-    with pytest.raises(ValueError, match=r"alpha must be in \(0, 0.5\). Received: alpha=0.99"):
+    with pytest.raises(
+        ValueError, match=r"alpha expected a finite number in \(0, 0.5\). Received: alpha=0.99"
+    ):
         value_at_risk(0.01, alpha=0.99)
     with pytest.raises(ValueError, match=r"vol_forecast must be >= 0. Received: min=-0.01"):
         value_at_risk([0.01, -0.01])
-    with pytest.raises(ValueError, match=r"dof must be an int > 2.*Received: dof=2"):
+    with pytest.raises(ValueError, match=r"dof expected an integer >= 3. Received: dof=2"):
         value_at_risk(0.01, dist="t", dof=2)
-    with pytest.raises(ValueError, match=r"dist must be one of .*Received: dist='cauchy'"):
+    with pytest.raises(ValueError, match=r"dist expected one of .*Received: dist='cauchy'"):
         value_at_risk(0.01, dist="cauchy")
 
 

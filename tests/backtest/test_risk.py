@@ -62,7 +62,9 @@ def test_christoffersen_by_hand():
     assert none["lr_ind"] == 0.0 and np.isfinite(none["lr_cc"])
     with pytest.raises(ValueError, match="`breaches` expected"):
         christoffersen_test(np.array([0.5, 1.0]), 0.1)
-    with pytest.raises(ValueError, match="`alpha` expected"):
+    with pytest.raises(
+        ValueError, match=r"alpha expected a finite number in \(0, 1\). Received: alpha=1.5"
+    ):
         christoffersen_test(hits, 1.5)
 
 
@@ -90,7 +92,9 @@ def test_vol_target_positions_by_hand():
     np.testing.assert_allclose(positions["A"], expected, rtol=1e-12)
     with pytest.raises(ValueError, match="`variance_forecasts` expected finite variances"):
         vol_target_positions(-variance)
-    with pytest.raises(ValueError, match="`target_vol` expected a positive"):
+    with pytest.raises(
+        ValueError, match="target_vol expected a finite number > 0. Received: target_vol=0"
+    ):
         vol_target_positions(variance, target_vol=0)
 
 

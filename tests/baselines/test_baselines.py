@@ -15,8 +15,9 @@ from metazoo.baselines import (
     LinearLags,
     ZeroForecast,
     available_baselines,
+    forecasts_at,
 )
-from metazoo.data import compute_targets
+from metazoo.data import compute_targets, make_windows
 from tests.conftest import make_prices
 
 FACTORIES = {
@@ -115,6 +116,21 @@ def test_trailing_mean_by_hand():
     assert summed["return_sum_2"].iloc[5] == pytest.approx((r[3] + r[4] + r[2] + r[3]) / 2)
     assert summed["return_sum_2"].iloc[:3].isna().all()  # first w + h - 1 rows
     assert np.isfinite(summed["return_sum_2"].iloc[3])
+
+
+def test_forecasts_at_reads_each_windows_date_and_symbol():
+    prices = make_prices(40, symbols=("AAA", "BBB"))
+    windows = make_windows(prices, lookback=5, horizon=1, target="variance")
+    table = HistoricalMean(window=3).fit(prices, "variance").predict(prices)
+    values = forecasts_at(table, windows)
+    assert values.shape == (len(windows), 1)
+    by_key = table.set_index(["date", "symbol"])["variance_1"]
+    expected = [by_key[(t, s)] for t, s in zip(windows.times, windows.symbols, strict=True)]
+    np.testing.assert_array_equal(values[:, 0], expected)
+    assert np.isfinite(values).all()
+    # a window the table has no row for gets NaN, not another row's forecast
+    missing = forecasts_at(table[table["symbol"] != "BBB"], windows, ["variance_1"])
+    np.testing.assert_array_equal(np.isnan(missing[:, 0]), windows.symbols == "BBB")
 
 
 def _har_by_hand(prices, horizon):
@@ -234,11 +250,11 @@ def test_bad_input_is_refused():
         ZeroForecast().predict(prices)
     with pytest.raises(ValueError, match=r"in date order"):
         ZeroForecast().fit(prices).predict(prices.iloc[::-1])
-    with pytest.raises(ValueError, match=r"lags must be an int >= 1. Received: lags=0"):
+    with pytest.raises(ValueError, match=r"lags expected an integer >= 1. Received: lags=0"):
         LinearLags(lags=0).fit(prices)
-    with pytest.raises(ValueError, match=r"window must be an int >= 1. Received: window=0"):
+    with pytest.raises(ValueError, match=r"window expected an integer >= 1. Received: window=0"):
         HistoricalMean(window=0).fit(prices)
-    with pytest.raises(ValueError, match=r"mean must be one of .*Received: mean='ar'"):
+    with pytest.raises(ValueError, match=r"mean expected one of .*Received: mean='ar'"):
         GARCH11(mean="ar").fit(prices, "variance")
 
 

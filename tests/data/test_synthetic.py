@@ -187,26 +187,42 @@ def test_regime_return_target_squares_to_variance_target():
     [
         (
             lambda: SinusoidTasks(amplitude_range=(5.0, 0.1)),
-            "amplitude_range must have low <= high",
+            r"amplitude_range expected a pair \(low, high\) of finite numbers with 0 <= low <= high\. "
+            r"Received: amplitude_range=\(5\.0, 0\.1\)",
         ),
-        (lambda: SinusoidTasks(amplitude_range=(-1.0, 1.0)), "amplitude_range must have low >= 0"),
-        (lambda: SinusoidTasks(x_range=(1.0, 2.0, 3.0)), "x_range must be a pair"),
-        (lambda: SinusoidTasks(phase_range=(0.0, np.inf)), "phase_range must be a pair"),
-        (lambda: SinusoidTasks(noise_std=-0.1), "noise_std must be >= 0"),
-        (lambda: ARTasks(order=0), r"order must be an integer >= 1. Received: order=0"),
-        (lambda: ARTasks(order=2.0), "order must be an integer"),
-        (lambda: ARTasks(order=3, lookback=2), "lookback must be >= order"),
-        (lambda: ARTasks(max_pacf=1.0), r"max_pacf must lie in \(0, 1\)"),
-        (lambda: ARTasks(max_pacf=0.0), r"max_pacf must lie in \(0, 1\)"),
-        (lambda: ARTasks(noise_std=0.0), "noise_std must be > 0"),
-        (lambda: ARTasks(burn_in=-1), "burn_in must be an integer >= 0"),
-        (lambda: RegimeSwitchingTasks(vol_low=0.0), "vol_low must be > 0"),
-        (lambda: RegimeSwitchingTasks(vol_low=0.03, vol_high=0.01), "vol_high must be >= vol_low"),
-        (lambda: RegimeSwitchingTasks(stay_prob=(0.9, 1.0)), r"stay_prob must lie strictly"),
-        (lambda: RegimeSwitchingTasks(stay_prob=(0.0, 0.5)), r"stay_prob must lie strictly"),
-        (lambda: RegimeSwitchingTasks(stay_prob=(0.99, 0.95)), "stay_prob must have low <= high"),
-        (lambda: RegimeSwitchingTasks(lookback=0), "lookback must be an integer >= 1"),
-        (lambda: RegimeSwitchingTasks(target="vol"), "target must be one of"),
+        (
+            lambda: SinusoidTasks(amplitude_range=(-1.0, 1.0)),
+            "amplitude_range expected .* with 0 <= low <= high",
+        ),
+        (lambda: SinusoidTasks(x_range=(1.0, 2.0, 3.0)), r"x_range expected a pair \(low, high\)"),
+        (
+            lambda: SinusoidTasks(phase_range=(0.0, np.inf)),
+            r"phase_range expected a pair \(low, high\) of finite",
+        ),
+        (
+            lambda: SinusoidTasks(noise_std=-0.1),
+            "noise_std expected a finite number >= 0. Received: noise_std=-0.1",
+        ),
+        (lambda: ARTasks(order=0), r"order expected an integer >= 1. Received: order=0"),
+        (lambda: ARTasks(order=2.0), r"order expected an integer >= 1. Received: order=2\.0"),
+        (lambda: ARTasks(order=3, lookback=2), "lookback expected an integer >= order"),
+        (lambda: ARTasks(max_pacf=1.0), r"max_pacf expected a finite number in \(0, 1\)"),
+        (lambda: ARTasks(max_pacf=0.0), r"max_pacf expected a finite number in \(0, 1\)"),
+        (lambda: ARTasks(noise_std=0.0), "noise_std expected a finite number > 0"),
+        (lambda: ARTasks(burn_in=-1), "burn_in expected an integer >= 0"),
+        (lambda: RegimeSwitchingTasks(vol_low=0.0), "vol_low expected a finite number > 0"),
+        (
+            lambda: RegimeSwitchingTasks(vol_low=0.03, vol_high=0.01),
+            "vol_high expected a finite number >= vol_low",
+        ),
+        (lambda: RegimeSwitchingTasks(stay_prob=(0.9, 1.0)), r"stay_prob expected bounds strictly"),
+        (lambda: RegimeSwitchingTasks(stay_prob=(0.0, 0.5)), r"stay_prob expected bounds strictly"),
+        (
+            lambda: RegimeSwitchingTasks(stay_prob=(0.99, 0.95)),
+            "stay_prob expected a pair .* with low <= high",
+        ),
+        (lambda: RegimeSwitchingTasks(lookback=0), "lookback expected an integer >= 1"),
+        (lambda: RegimeSwitchingTasks(target="vol"), "target expected one of"),
     ],
 )
 def test_bad_parameters_raise(make, match):
@@ -217,11 +233,11 @@ def test_bad_parameters_raise(make, match):
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda t: t.sample(0, 4, 4), "n_tasks must be an integer >= 1. Received: n_tasks=0"),
-        (lambda t: t.sample(2, 0, 4), "support_size must be an integer >= 1"),
-        (lambda t: t.sample(2, 4, 0), "query_size must be an integer >= 1"),
+        (lambda t: t.sample(0, 4, 4), "n_tasks expected an integer >= 1. Received: n_tasks=0"),
+        (lambda t: t.sample(2, 0, 4), "support_size expected an integer >= 1"),
+        (lambda t: t.sample(2, 4, 0), "query_size expected an integer >= 1"),
         (lambda t: t.sample(2, 4, 4, seed=1, rng=np.random.default_rng(1)), "at most one"),
-        (lambda t: t.dataset(0, 4, 4), "meta_batch_size must be an integer >= 1"),
+        (lambda t: t.dataset(0, 4, 4), "meta_batch_size expected an integer >= 1"),
     ],
 )
 def test_bad_sample_arguments_raise(call, match):

@@ -12,6 +12,7 @@ from scipy import stats
 from metazoo.backtest import christoffersen_test, pooled_christoffersen_test
 from metazoo.experiment import scoring, variance_scoring
 from metazoo.experiment.config import ExperimentConfig
+from metazoo.experiment.targets import target_horizon, target_kind
 from metazoo.metrics.significance import diebold_mariano
 from tests.experiment.test_report_plots import HELD, fake_predictions
 
@@ -193,12 +194,18 @@ def test_pooled_christoffersen_counts_no_transition_between_series():
         pooled_christoffersen_test([True, False, True], ["a", "b", "a"], 0.05)
 
 
-def test_target_names_give_kind_and_horizon():
-    assert variance_scoring.target_kind("variance:22") == "variance"
-    assert variance_scoring.target_horizon("variance:22") == 22
-    assert variance_scoring.target_horizon("variance") == 1
-    with pytest.raises(ValueError, match="`target` expected"):
-        variance_scoring.target_horizon("variance:0")
+def test_target_tokens_give_kind_and_horizon():
+    assert target_kind("variance:22") == "variance"
+    assert target_kind("return") == "return"
+    assert target_horizon("variance:22", 1) == 22
+    assert target_horizon("variance", 5) == 5  # the run's horizon
+    assert target_horizon("return", 3) == 3
+    with pytest.raises(ValueError, match="targets expected a horizon of 1 or more"):
+        target_horizon("variance:0", 1)
+    with pytest.raises(ValueError, match="targets expected tokens among"):
+        target_kind("price")
+    with pytest.raises(ValueError, match="default expected an integer >= 1"):
+        target_horizon("variance", 0)
 
 
 def test_student_t_var_covers_fat_tailed_returns_that_the_normal_var_misses():

@@ -49,7 +49,7 @@ def test_qlike_refuses_bad_input():
         qlike([1.0, 1.0], [1.0, 0.0])
     with pytest.raises(ValueError, match=r"variances >= 0. Received: 1 negative"):
         qlike([-1.0, 1.0], [1.0, 1.0])
-    with pytest.raises(ValueError, match=r"floor must be a positive number. Received: floor=0"):
+    with pytest.raises(ValueError, match=r"floor expected a finite number > 0. Received: floor=0"):
         qlike([1.0], [1.0], floor=0)
     with pytest.raises(ValueError, match=r"same shape"):
         qlike([1.0], [1.0, 2.0])
@@ -78,7 +78,7 @@ def test_ic_by_period_spearman_and_dates():
 
 
 def test_ic_by_period_errors():
-    with pytest.raises(ValueError, match=r"method must be one of .*Received: method='kendall'"):
+    with pytest.raises(ValueError, match=r"method expected one of .*Received: method='kendall'"):
         ic_by_period([1, 2, 3], [1, 2, 3], [0, 0, 0], method="kendall")
     with pytest.raises(ValueError, match=r"one entry per sample. Received: .*periods.shape=\(2,\)"):
         ic_by_period([1, 2, 3], [1, 2, 3], [0, 0])
@@ -155,7 +155,10 @@ def test_strategy_statistics_refuse_bad_returns():
         sharpe_ratio([0.1])
     with pytest.raises(ValueError, match=r"must be 1-D.*Received: shape=\(2, 2\)"):
         annualized_return(np.zeros((2, 2)))
-    with pytest.raises(ValueError, match=r"periods_per_year must be > 0. Received: 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"periods_per_year expected a finite number > 0. Received: periods_per_year=0",
+    ):
         annualized_return([0.1], periods_per_year=0)
 
 
@@ -197,9 +200,11 @@ def test_kupiec_edges_are_finite():
 def test_kupiec_errors():
     with pytest.raises(ValueError, match=r"cannot exceed n_obs. Received: n_breaches=5, n_obs=4"):
         kupiec_pof(5, 4, 0.01)
-    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\). Received: alpha=1"):
+    with pytest.raises(
+        ValueError, match=r"alpha expected a finite number in \(0, 1\). Received: alpha=1"
+    ):
         kupiec_pof(1, 4, 1)
-    with pytest.raises(ValueError, match=r"n_obs must be an int >= 1. Received: n_obs=0"):
+    with pytest.raises(ValueError, match=r"n_obs expected an integer >= 1. Received: n_obs=0"):
         kupiec_pof(0, 0, 0.01)
 
 

@@ -102,7 +102,9 @@ def test_bad_arguments_are_refused():
         models.build("lstm", (8, 3), width=3)
     with pytest.raises(ValueError, match="input_shape must be \\(lookback, n_features\\)"):
         models.build("mlp", (8,))
-    with pytest.raises(ValueError, match="output_dim must be an integer >= 1"):
+    with pytest.raises(
+        ValueError, match="output_dim expected an integer >= 1. Received: output_dim=0"
+    ):
         models.build("mlp", (8, 3), 0)
     with pytest.raises(ValueError, match="units must be positive integers"):
         models.build("mlp", (8, 3), units=(0,))

@@ -171,8 +171,10 @@ def test_meta_sgd_learning_rates_stay_within_bounds():
     rates = np.concatenate([lr.numpy().ravel() for lr in learner.inner_lrs])
     assert rates.min() >= 0.01 and rates.max() <= 0.2
     assert np.isclose(rates, 0.01).any() or np.isclose(rates, 0.2).any()
-    with pytest.raises(ValueError, match="lr_bounds must satisfy"):
+    with pytest.raises(ValueError, match="lr_bounds expected low <= inner_lr <= high"):
         MetaSGD(models.build("mlp", SHAPE, 1), inner_lr=0.5, lr_bounds=(0.0, 0.2))
+    with pytest.raises(ValueError, match=r"lr_bounds expected a pair \(low, high\) of finite"):
+        MetaSGD(models.build("mlp", SHAPE, 1), inner_lr=0.5, lr_bounds=(0.0, float("inf")))
 
 
 def test_anil_adapts_only_the_head_and_trains_the_body_in_the_outer_loop():

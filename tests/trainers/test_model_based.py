@@ -103,9 +103,11 @@ def test_bad_arguments_and_inputs():
     model = models.build("mlp", checks.SHAPE, 1, units=(4,))
     with pytest.raises(ValueError, match="needs film=True, hypernetwork=True or both"):
         ContextMetaLearner(model, film=False)
-    with pytest.raises(ValueError, match="memory_size must be an integer >= 0"):
+    with pytest.raises(
+        ValueError, match="memory_size expected an integer >= 0. Received: memory_size=-1"
+    ):
         ContextMetaLearner(model, memory_size=-1)
-    with pytest.raises(ValueError, match="cell must be one of"):
+    with pytest.raises(ValueError, match="cell expected one of .* Received: cell='transformer'"):
         ContextMetaLearner(model, encoder="transformer")
     with pytest.raises(TypeError, match="built keras.Model"):
         ContextMetaLearner("mlp")

@@ -258,8 +258,11 @@ def test_log_dir_has_a_run_per_trial_and_fold_with_hparams(small, tmp_path, caps
             r"candidate 'net'; it takes \['width'\]. Received: \['depth'\]",
         ),
         ({"scoring": "r2"}, r"Unknown scoring; .*Received: scoring='r2'"),
-        ({"epochs": 0}, r"epochs must be an int >= 1. Received: epochs=0"),
-        ({"learning_rate": 0.0}, r"learning_rate must be > 0. Received: learning_rate=0.0"),
+        ({"epochs": 0}, r"epochs expected an integer >= 1. Received: epochs=0"),
+        (
+            {"learning_rate": 0.0},
+            r"learning_rate expected a finite number > 0. Received: learning_rate=0.0",
+        ),
         (
             {"cv": WalkForward(n_splits=1, test_size=79)},
             r"at least 2 training .*Received: fold 0 with n_train=1, n_test=79",

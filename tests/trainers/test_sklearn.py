@@ -117,7 +117,9 @@ def test_invalid_input_is_refused(data):
         ZooRegressor("mlp", hparams={"width": 3}).fit(X, y)
     with pytest.raises(ValueError, match=r"Unknown zoo model .*Received: 'lstmm'"):
         ZooRegressor("lstmm").fit(X, y)
-    with pytest.raises(ValueError, match=r"batch_size must be an int >= 1. Received: batch_size=0"):
+    with pytest.raises(
+        ValueError, match=r"batch_size expected an integer >= 1. Received: batch_size=0"
+    ):
         ZooRegressor(batch_size=0).fit(X, y)
 
 
