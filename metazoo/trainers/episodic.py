@@ -91,6 +91,7 @@ class EpisodicModel(keras.Model):
             # Built now, so that a skipped first batch cannot leave it half made.
             self.optimizer.build(self.trainable_variables)
         self.n_skipped = 0
+        self.__dict__["_metazoo_reset"] = None  # metrics may have changed
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
@@ -149,17 +150,58 @@ class EpisodicModel(keras.Model):
         with _clear_nonfinite_error():
             return super().evaluate(x, *args, **kwargs)
 
-    def train_on_batch(self, x=None, *args, **kwargs):
+    def train_on_batch(
+        self, x=None, y=None, sample_weight=None, class_weight=None, return_dict=False
+    ):
+        """Keras `train_on_batch` on one meta-batch `x` (`y`, `sample_weight` and
+        `class_weight` are refused by the meta-batch check, as they are unused)."""
         self._refuse_nonfinite(x)
         with _clear_nonfinite_error():
-            logs = super().train_on_batch(x, *args, **kwargs)
-        self.n_skipped += int(self.skipped_tracker.result())  # metrics restart per call
-        return logs
+            if y is None and sample_weight is None and class_weight is None:
+                self._assert_compile_called("train_on_batch")
+                logs = self._on_batch(self.make_train_function, "train_function", x)
+            else:
+                logs = super().train_on_batch(x, y, sample_weight, class_weight, True)
+        if self.nonfinite == "skip":  # metrics restart per call
+            self.n_skipped += int(logs.get("skipped_batches", 0))
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
 
-    def test_on_batch(self, x=None, *args, **kwargs):
+    def test_on_batch(self, x=None, y=None, sample_weight=None, return_dict=False):
         self._refuse_nonfinite(x)
         with _clear_nonfinite_error():
-            return super().test_on_batch(x, *args, **kwargs)
+            if y is None and sample_weight is None:
+                self._assert_compile_called("test_on_batch")
+                logs = self._on_batch(self.make_test_function, "test_function", x)
+            else:
+                logs = super().test_on_batch(x, y, sample_weight, True)
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def _on_batch(self, make_function, name, batch) -> dict:
+        """What Keras' `train_on_batch` and `test_on_batch` do (reset the metrics, run the
+        compiled step once, logs as Python floats), with the metrics reset by one compiled
+        call rather than an eager assignment per metric variable."""
+        self._maybe_symbolic_build(data_batch=(batch, None, None))
+        make_function()
+        self._reset_metrics_compiled()
+        logs = getattr(self, name)(iter([(batch, None, None)]))
+        return _python_logs(logs)
+
+    def _reset_metrics_compiled(self) -> None:
+        """`reset_metrics()` in one graph call (made once per compile; eager under a
+        distribution strategy or `run_eagerly`)."""
+        if self._distribute_strategy is not None or self.run_eagerly:
+            self.reset_metrics()
+            return
+        if self.__dict__.get("_metazoo_reset") is None:
+            metrics = list(self.metrics)
+
+            @tf.function(autograph=False)
+            def reset():
+                for metric in metrics:
+                    metric.reset_state()
+
+            self.__dict__["_metazoo_reset"] = reset
+        self.__dict__["_metazoo_reset"]()
 
     def _refuse_nonfinite(self, data) -> None:
         """Name the parts of an in-memory meta-batch holding NaN or infinity (raise mode)."""
@@ -176,6 +218,18 @@ class EpisodicModel(keras.Model):
                 "compile(..., nonfinite='skip') to skip such batches. Received: NaN or "
                 f"infinity in {bad}"
             )
+
+
+def _python_logs(logs) -> dict:
+    """Logs as Python floats, nested dicts flattened and keys sorted (as Keras returns
+    them from `train_on_batch`)."""
+    flat = {}
+    for key, value in sorted((logs or {}).items()):
+        if isinstance(value, dict):
+            flat.update(_python_logs(value))
+        else:
+            flat[key] = float(value)
+    return flat
 
 
 def _then_true(step, batch):

@@ -390,3 +390,24 @@ def test_two_replicas_give_the_same_meta_update_as_one_device():
     difference, moved, single, mirrored = map(float, found.groups())
     assert moved > 1e-3  # the update is not empty
     assert difference < 1e-6 and single == pytest.approx(mirrored, rel=1e-6)
+
+
+def test_on_batch_calls_match_keras_own_and_restart_metrics_each_call():
+    # train_on_batch / test_on_batch reset the metrics in one compiled call instead of
+    # Keras' eager resets: the logs and weights must be those of Keras' own methods.
+    ours, keras_own = _trainer(), _trainer()
+    batches = [tuple(tf.constant(p) for p in _batch(seed=s)) for s in range(3)]
+    for batch in batches:
+        logs = ours.train_on_batch(batch, return_dict=True)
+        expected = keras.Model.train_on_batch(keras_own, batch, return_dict=True)
+        assert logs.keys() == expected.keys()
+        for key in expected:
+            np.testing.assert_allclose(logs[key], expected[key], rtol=1e-6, err_msg=key)
+    for a, b in zip(ours.get_weights(), keras_own.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    tested = ours.test_on_batch(batches[0], return_dict=True)
+    expected = keras.Model.test_on_batch(keras_own, batches[0], return_dict=True)
+    np.testing.assert_allclose(tested["loss"], expected["loss"], rtol=1e-6)
+    assert ours.train_on_batch(batches[0]) == pytest.approx(
+        keras.Model.train_on_batch(keras_own, batches[0]), rel=1e-6
+    )
