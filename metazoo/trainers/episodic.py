@@ -8,6 +8,9 @@ yielded by `TaskSet.meta_batches` or the synthetic task families.
 
 from __future__ import annotations
 
+import inspect
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -22,6 +25,9 @@ from metazoo.validation import (
 )
 
 NONFINITE_MARKER = "metazoo: the meta-batch holds NaN or infinite values"
+# Meta-steps per compiled call when `compile` is given no `steps_per_execution`: a small
+# meta-step costs about as much in per-call Python and dispatch as in its graph.
+DEFAULT_STEPS_PER_EXECUTION = 50
 
 
 class EpisodicModel(keras.Model):
@@ -58,7 +64,15 @@ class EpisodicModel(keras.Model):
         raise NotImplementedError
 
     # -- compile ---------------------------------------------------------------------------
-    def compile(self, optimizer="adam", loss="mse", metrics=None, nonfinite="raise", **kwargs):
+    def compile(
+        self,
+        optimizer="adam",
+        loss="mse",
+        metrics=None,
+        nonfinite="raise",
+        steps_per_execution=None,
+        **kwargs,
+    ):
         """Keras `compile`; `loss` is the query loss (and drives any inner loop) and
         `metrics` are computed on the adapted query predictions.
 
@@ -66,6 +80,13 @@ class EpisodicModel(keras.Model):
             optimizer, loss, metrics: as `keras.Model.compile`.
             nonfinite: `"raise"` (default) refuses a meta-batch holding NaN or infinity;
                 `"skip"` skips it without touching weights or optimizer state, and counts it.
+            steps_per_execution: meta-steps per compiled call of `fit`, `evaluate` and
+                `predict` (callbacks' batch hooks run once per call). None (default) runs
+                up to `DEFAULT_STEPS_PER_EXECUTION` (50) per call, fewer when needed so
+                that a `steps_per_epoch`, `validation_steps` or `steps` is a multiple of it
+                (Keras would otherwise run whole calls past it): the same steps and the
+                same weights as one step per call, without its per-call cost.
+                `train_on_batch` always runs one step.
             **kwargs: other `keras.Model.compile` arguments. `jit_compile=True` is refused:
                 XLA fails or stalls on the meta-learners' nested tapes and task maps.
         """
@@ -79,7 +100,15 @@ class EpisodicModel(keras.Model):
                 "models. Received: jit_compile=True"
             )
         jit = False if self.jit_refused else jit  # "auto" would pick XLA on an accelerator
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit, **kwargs)
+        self._auto_steps = steps_per_execution is None
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            jit_compile=jit,
+            steps_per_execution=steps_per_execution or DEFAULT_STEPS_PER_EXECUTION,
+            **kwargs,
+        )
         # Build the compiled loss and metrics now, on one dummy target: Keras would otherwise
         # build them by tracing the model with an (x, y) batch, which a meta-batch is not.
         example = ops.zeros((1, *self.episode_shapes()[1]), dtype=self.compute_dtype)
@@ -92,12 +121,15 @@ class EpisodicModel(keras.Model):
             self.optimizer.build(self.trainable_variables)
         self.n_skipped = 0
         self.__dict__["_metazoo_reset"] = None  # metrics may have changed
+        self.__dict__["_metazoo_functions"] = {}  # Keras' step functions by steps per call
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
 
     def get_compile_config(self):
         config = super().get_compile_config()
+        if config is not None and getattr(self, "_auto_steps", False):
+            config.pop("steps_per_execution", None)  # the default, chosen per call again
         if config is not None and self.nonfinite != "raise":
             config["nonfinite"] = self.nonfinite
         return config
@@ -141,14 +173,46 @@ class EpisodicModel(keras.Model):
     def fit(self, x=None, *args, shuffle=False, **kwargs):
         """Keras `fit` on meta-batches; `shuffle` defaults to False because meta-batch
         datasets are already sampled at random."""
+        counts = _keyword_or_positional(keras.Model.fit, args, kwargs, "steps_per_epoch")
+        counts += _keyword_or_positional(keras.Model.fit, args, kwargs, "validation_steps")
+        self._choose_steps_per_execution(counts)
         with _clear_nonfinite_error():
             history = super().fit(x, *args, shuffle=shuffle, **kwargs)
         self.n_skipped += int(sum(history.history.get("skipped_batches", [])))
         return history
 
     def evaluate(self, x=None, *args, **kwargs):
+        if "_use_cached_eval_dataset" not in kwargs:  # not fit's validation: fit chose it
+            self._choose_steps_per_execution(
+                _keyword_or_positional(keras.Model.evaluate, args, kwargs, "steps")
+            )
         with _clear_nonfinite_error():
             return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._choose_steps_per_execution(
+            _keyword_or_positional(keras.Model.predict, args, kwargs, "steps")
+        )
+        return super().predict(x, *args, **kwargs)
+
+    def _choose_steps_per_execution(self, counts) -> None:
+        """With the default `steps_per_execution`, use the largest number of steps per call
+        up to `DEFAULT_STEPS_PER_EXECUTION` that divides every given step count; keep Keras'
+        compiled functions of each choice, so that alternating calls do not retrace."""
+        if not getattr(self, "_auto_steps", False):
+            return
+        common = math.gcd(*[int(n) for n in counts if n is not None])
+        wanted = DEFAULT_STEPS_PER_EXECUTION
+        if common:
+            wanted = max(d for d in range(1, min(common, wanted) + 1) if common % d == 0)
+        if wanted == self.steps_per_execution:
+            return
+        functions = self.__dict__.setdefault("_metazoo_functions", {})
+        names = ("train_function", "test_function", "predict_function")
+        functions[self.steps_per_execution] = tuple(getattr(self, name) for name in names)
+        for name, function in zip(names, functions.get(wanted, (None,) * 3), strict=True):
+            setattr(self, name, function)
+        self.steps_per_execution = wanted
 
     def train_on_batch(
         self, x=None, y=None, sample_weight=None, class_weight=None, return_dict=False
@@ -218,6 +282,14 @@ class EpisodicModel(keras.Model):
                 "compile(..., nonfinite='skip') to skip such batches. Received: NaN or "
                 f"infinity in {bad}"
             )
+
+
+def _keyword_or_positional(method, args, kwargs, name) -> list:
+    """`[value]` of argument `name` of a Keras `method(self, x, *args, **kwargs)` call."""
+    position = list(inspect.signature(method).parameters).index(name) - 2  # self, x
+    if name in kwargs:
+        return [kwargs[name]]
+    return [args[position]] if 0 <= position < len(args) else []
 
 
 def _python_logs(logs) -> dict:

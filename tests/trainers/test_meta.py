@@ -411,3 +411,37 @@ def test_on_batch_calls_match_keras_own_and_restart_metrics_each_call():
     assert ours.train_on_batch(batches[0]) == pytest.approx(
         keras.Model.train_on_batch(keras_own, batches[0]), rel=1e-6
     )
+
+
+def _compiled(**compile_kwargs):
+    learner = MAML(models.build("mlp", SHAPE, 1, seed=0, units=(4,)), inner_lr=0.1)
+    learner.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", **compile_kwargs)
+    return learner
+
+
+@pytest.mark.parametrize(
+    ("epoch", "per_call"),
+    [({}, 50), ({"steps_per_epoch": 6}, 6), ({"steps_per_epoch": 4, "validation_steps": 6}, 2)],
+    ids=["7-batch-dataset", "steps_per_epoch", "validation_steps"],
+)
+def test_default_steps_per_execution_runs_the_steps_of_one_per_call(epoch, per_call):
+    # compile without steps_per_execution runs several meta-steps per call, never past an
+    # epoch's end: the same steps, weights and history as one step per call.
+    batches = [_batch(seed=s) for s in range(7)]
+    stacked = tuple(np.stack(part) for part in zip(*batches, strict=True))
+    data = tf.data.Dataset.from_tensor_slices(stacked)
+    data = data if not epoch else data.repeat()
+    fast, slow = _compiled(), _compiled(steps_per_execution=1)
+    histories = [
+        learner.fit(data, epochs=2, validation_data=data.take(6), verbose=0, **epoch).history
+        for learner in (fast, slow)
+    ]
+    assert fast.steps_per_execution == per_call
+    steps = 2 * epoch.get("steps_per_epoch", 7)
+    assert int(fast.optimizer.iterations) == int(slow.optimizer.iterations) == steps
+    for a, b in zip(fast.get_weights(), slow.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert histories[0].keys() == histories[1].keys()
+    for key in histories[1]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5, err_msg=key)
+    assert "steps_per_execution" not in fast.get_compile_config()
