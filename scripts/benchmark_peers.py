@@ -39,7 +39,8 @@ Rates are medians over rounds with their min-max; ratios are medians of the per-
 ratios (metazoo's rate over the peer's in the same round).
 
 The warm-up column counts the check too: for metazoo it traces two learners (the SGD one of
-the check and the timed Adam one). Run time is dominated by tracing the metazoo LSTM steps
+the check and the timed Adam one); ``fit`` with defaults also runs one untimed ``fit`` of
+``--steps`` steps, as its steps per compiled call depend on the step count. Run time is dominated by tracing the metazoo LSTM steps
 and by the LSTM rounds: ``--threads 1 --repeats 3 --steps 100`` took 22 minutes on a
 2-core CPU loaded by other work (load average 6-7; the two metazoo LSTM warm-ups alone
 took 410 s), ``--setups sinusoid`` 4 minutes. The default (5 rounds of 200 steps) takes
@@ -203,6 +204,12 @@ class MetazooRunner:
             steps = -(-steps // per_call) * per_call
         self.learner.fit(self.dataset, steps_per_epoch=steps, epochs=1, verbose=0)
         return steps
+
+    def warm_for(self, steps: int) -> None:
+        """Trace what `run(steps)` runs: with compile's default, the steps per compiled call
+        depend on `steps` (the largest divisor up to 50), so the warm-up's fit is not it."""
+        if self.per_call == "default":
+            self.run(steps)
 
 
 # == torch runners ============================================================================
@@ -487,6 +494,8 @@ def worker(args) -> None:
             reply = {"loss": loss, "path": path}
         elif command["do"] == "run":
             reply = {"steps": runner.run(command["steps"])}
+            if command.get("warmup") and hasattr(runner, "warm_for"):
+                runner.warm_for(args.steps)
         else:
             reply = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         reply["seconds"] = time.perf_counter() - began
@@ -571,7 +580,7 @@ def measure(setup: str, args) -> dict:
             with np.load(checked["path"]) as arrays:
                 results[name]["check"] = (checked["loss"], [arrays[k] for k in arrays.files])
             results[name]["warmup"] = (
-                checked["seconds"] + w.ask("run", steps=args.warmup)["seconds"]
+                checked["seconds"] + w.ask("run", steps=args.warmup, warmup=True)["seconds"]
             )
             print(
                 f"  {setup} {name}: checked and warmed up in {results[name]['warmup']:.1f}s",
