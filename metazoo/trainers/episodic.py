@@ -85,7 +85,8 @@ class EpisodicModel(keras.Model):
                 up to `DEFAULT_STEPS_PER_EXECUTION` (50) per call, fewer when needed so
                 that a `steps_per_epoch`, `validation_steps` or `steps` is a multiple of it
                 (Keras would otherwise run whole calls past it): the same steps and the
-                same weights as one step per call, without its per-call cost.
+                same weights as one step per call, without its per-call cost. Under a
+                distribution strategy the default is 1.
                 `train_on_batch` always runs one step.
             **kwargs: other `keras.Model.compile` arguments. `jit_compile=True` is refused:
                 with XLA the meta-learners' nested tapes and task maps compile into steps
@@ -109,7 +110,7 @@ class EpisodicModel(keras.Model):
             loss=loss,
             metrics=metrics,
             jit_compile=jit,
-            steps_per_execution=steps_per_execution or DEFAULT_STEPS_PER_EXECUTION,
+            steps_per_execution=steps_per_execution or self._default_steps_per_execution(),
             **kwargs,
         )
         # Build the compiled loss and metrics now, on one dummy target: Keras would otherwise
@@ -202,7 +203,7 @@ class EpisodicModel(keras.Model):
         """With the default `steps_per_execution`, use the largest number of steps per call
         up to `DEFAULT_STEPS_PER_EXECUTION` that divides every given step count; keep Keras'
         compiled functions of each choice, so that alternating calls do not retrace."""
-        if not getattr(self, "_auto_steps", False):
+        if not getattr(self, "_auto_steps", False) or self._default_steps_per_execution() == 1:
             return
         common = math.gcd(*[int(n) for n in counts if n is not None])
         wanted = DEFAULT_STEPS_PER_EXECUTION
@@ -216,6 +217,12 @@ class EpisodicModel(keras.Model):
         for name, function in zip(names, functions.get(wanted, (None,) * 3), strict=True):
             setattr(self, name, function)
         self.steps_per_execution = wanted
+
+    def _default_steps_per_execution(self) -> int:
+        """`DEFAULT_STEPS_PER_EXECUTION`, or 1 under a distribution strategy (Keras 3.15's
+        multi-step loop fails there: "You must feed a value for placeholder tensor")."""
+        distributed = self._distribute_strategy is not None or tf.distribute.has_strategy()
+        return 1 if distributed else DEFAULT_STEPS_PER_EXECUTION
 
     def train_on_batch(
         self, x=None, y=None, sample_weight=None, class_weight=None, return_dict=False
