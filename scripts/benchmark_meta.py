@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/benchmark_meta.py [--steps N] [--repeats R] [--warmup W]
-                                     [--methods M [M ...]] [--quick]
+                                     [--methods M [M ...]] [--threads T] [--quick]
 
 Two setups, every learner with one inner SGD step at lr 0.01 and Adam outer updates:
 
@@ -18,14 +18,20 @@ Two setups, every learner with one inner SGD step at lr 0.01 and Adam outer upda
 
 Method: the meta-batches are drawn and converted to tensors before timing; each learner
 first runs `--warmup` meta-steps with `train_on_batch` (the first traces and compiles the
-step), then `--repeats` times runs `--steps` further `train_on_batch` calls, cycling over the
-batches; the table gives the median rate over the repeats (`train_on_batch` returns the
-logs as numbers, so every step is finished before the next starts). Keras picks
-`jit_compile="auto"`, which resolves to no XLA for these learners.
+step), one untimed `fit` of `--steps` steps (tracing its multi-step call) and one more
+`train_on_batch` (which then runs through fit's compiled functions); then
+`--repeats` times it runs `--steps` `train_on_batch` calls, cycling over the batches, and
+one plain `fit(dataset, steps_per_epoch=--steps)` on a repeated dataset of the same
+batches. `train_on_batch` returns the logs as numbers, so every step is finished before
+the next starts; `fit` runs up to 50 meta-steps per compiled call (compile's default), which
+is what a user calling `fit` gets. The table gives the median rates over the repeats.
+Keras picks `jit_compile="auto"`, which resolves to no XLA for these learners. The last line
+times the `SinusoidTasks().dataset` stream alone, consumed inside TensorFlow. PyTorch peers
+on the same tasks are timed by `scripts/benchmark_peers.py`.
 
-The default takes about 3 minutes on a 2-core CPU (175 s measured), most of it spent on the
-LSTM learners (tracing and timing) and on tracing the loop-mode steps; `--quick` (MAML and Reptile, 10
-timed steps) is a smoke run of under two minutes.
+The default takes several minutes on a 2-core CPU, most of it spent on the LSTM learners
+(tracing and timing) and on tracing the loop-mode steps; `--quick` (MAML and Reptile, 10
+timed steps) is a smoke run of a few minutes. `--threads 1` sets one TensorFlow thread.
 """
 
 from __future__ import annotations
@@ -54,10 +60,6 @@ INNER_LR, OUTER_LR, DISTINCT_BATCHES = 0.01, 1e-3, 20
 SINUSOID = {"meta_batch": 25, "support": 10, "query": 10}
 MARKET = {"symbols": ["SP500", "NASDAQ", "MSFT"], "lookback": 20, "test_start": "2013-01-01"}
 MARKET_EPISODES = {"meta_batch_size": 8, "support_size": 20, "query_size": 20}
-REFERENCE = (
-    "Reference (not measured here): an idiomatic PyTorch torch.func + vmap MAML does about "
-    "137 meta-steps/s on the sinusoid setup on this class of 2-core machine."
-)
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -103,26 +105,52 @@ def make_learner(name: str, network: keras.Model, task_parallel: str):
 
 
 def throughput(learner, batches: list, steps: int, repeats: int, warmup: int) -> tuple:
-    """`(median meta-steps/s over the repeats, warm-up seconds)`."""
+    """`(median train_on_batch meta-steps/s, median fit meta-steps/s, warm-up seconds)`.
+
+    `fit` runs on a repeated dataset of the same batches with Keras' default arguments and
+    `steps_per_epoch=steps` (so the learner's default steps per compiled call apply)."""
+    stacked = tuple(tf.concat([b[i][None] for b in batches], 0) for i in range(4))
+    dataset = tf.data.Dataset.from_tensor_slices(stacked).repeat()
     began = time.perf_counter()
     for index in range(warmup):
         learner.train_on_batch(batches[index % len(batches)])
+    learner.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)  # traces fit's step
+    learner.train_on_batch(batches[0])  # and the one-step call of fit's compiled functions
     warm = time.perf_counter() - began
-    rates = []
+    on_batch, fitted = [], []
     for _ in range(repeats):
         began = time.perf_counter()
         for index in range(steps):
             learner.train_on_batch(batches[index % len(batches)])
-        rates.append(steps / (time.perf_counter() - began))
-    return float(np.median(rates)), warm
+        on_batch.append(steps / (time.perf_counter() - began))
+        began = time.perf_counter()
+        learner.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+        fitted.append(steps / (time.perf_counter() - began))
+    return float(np.median(on_batch)), float(np.median(fitted)), warm
+
+
+def stream_rate(n_batches: int = 2000) -> float:
+    """Meta-batches/s of `SinusoidTasks().dataset` alone, consumed inside TensorFlow (as
+    `fit` consumes it)."""
+    stream = data.SinusoidTasks().dataset(
+        SINUSOID["meta_batch"], SINUSOID["support"], SINUSOID["query"], seed=0
+    )
+    stream.take(10).reduce(0, lambda count, _: count + 1)
+    began = time.perf_counter()
+    stream.take(n_batches).reduce(0, lambda count, _: count + 1)
+    return n_batches / (time.perf_counter() - began)
 
 
 def measure(name: str, build, batches: list, task_parallel: str, args) -> tuple:
     keras.backend.clear_session()
     learner = make_learner(name, build(), task_parallel)
-    rate, warm = throughput(learner, batches, args.steps, args.repeats, args.warmup)
-    print(f"  {name} {task_parallel}: {rate:.1f} steps/s (warm-up {warm:.1f}s)", flush=True)
-    return rate, warm
+    on_batch, fitted, warm = throughput(learner, batches, args.steps, args.repeats, args.warmup)
+    print(
+        f"  {name} {task_parallel}: train_on_batch {on_batch:.1f}, fit {fitted:.1f} steps/s "
+        f"(warm-up {warm:.1f}s)",
+        flush=True,
+    )
+    return on_batch, fitted, warm
 
 
 # -- entry point -----------------------------------------------------------------------------
@@ -144,12 +172,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="learners to time (default all; maml and reptile with --quick)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="TensorFlow intra- and inter-op threads (default 0: TensorFlow's choice)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: MAML and Reptile, 10 steps, one repeat"
     )
     args = parser.parse_args(argv)
     args.methods = args.methods or list(QUICK_LEARNERS if args.quick else LEARNERS)
     args.steps = args.steps or (10 if args.quick else 200)
     args.repeats = args.repeats or (1 if args.quick else 3)
+    if args.threads < 0:
+        parser.error(f"--threads expected an integer >= 0. Received: {args.threads}")
     if min(args.steps, args.repeats, args.warmup) < 1:
         parser.error(
             "--steps, --repeats and --warmup must be >= 1. "
@@ -176,32 +212,40 @@ def setups():
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     start = time.perf_counter()
     sines, markets, mlp, lstm = setups()
 
     rows = {}
     for name in args.methods:
-        vectorized, warm_v = measure(name, mlp, sines, "vectorized", args)
-        loop, warm_l = measure(name, mlp, sines, "loop", args)
-        recurrent, warm_r = measure(name, lstm, markets, "auto", args)
+        vectorized, vectorized_fit, warm_v = measure(name, mlp, sines, "vectorized", args)
+        loop, loop_fit, warm_l = measure(name, mlp, sines, "loop", args)
+        recurrent, recurrent_fit, warm_r = measure(name, lstm, markets, "auto", args)
         rows[LEARNERS[name]] = {
             "sinusoid vectorized": f"{vectorized:.1f}",
+            "fit": f"{vectorized_fit:.1f}",
             "sinusoid loop": f"{loop:.1f}",
+            "loop fit": f"{loop_fit:.1f}",
             "vectorized / loop": f"{vectorized / loop:.2f}",
             "LSTM (loop)": f"{recurrent:.1f}",
+            "LSTM fit": f"{recurrent_fit:.1f}",
             "warm-up s (vec/loop/LSTM)": f"{warm_v:.1f} / {warm_l:.1f} / {warm_r:.1f}",
         }
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("meta-steps/s")
     print(
-        f"\nMeta-training throughput: median of {args.repeats} x {args.steps} train_on_batch "
-        f"steps after {args.warmup} warm-up steps, on pre-materialized meta-batches.\n"
+        f"\nMeta-training throughput: median of {args.repeats} x {args.steps} meta-steps by "
+        f"train_on_batch (columns without 'fit') and by one plain fit call (steps_per_epoch="
+        f"{args.steps}, compile's default steps per call) after {args.warmup} warm-up steps, on "
+        f"pre-materialized meta-batches; {args.threads or 'default'} TensorFlow thread(s).\n"
         f"sinusoid: 1-40-40-1 MLP, {SINUSOID['meta_batch']} tasks x ({SINUSOID['support']} "
         f"support + {SINUSOID['query']} query); LSTM(32): window {tuple(markets[0][0].shape[2:])}, "
         f"{MARKET_EPISODES['meta_batch_size']} tasks x ({MARKET_EPISODES['support_size']} + "
         f"{MARKET_EPISODES['query_size']}); one inner step at lr {INNER_LR}, Adam outer."
     )
     print(table.to_string())
-    print(f"\n{REFERENCE}")
+    print(f"\nSinusoidTasks().dataset alone: {stream_rate():,.0f} meta-batches/s.")
     print(f"wall time {time.perf_counter() - start:.1f}s on {describe_machine()}")
 
 

@@ -12,7 +12,8 @@ torch), with the same thread count. Setups:
 
 * ``sinusoid``: 25 sine tasks x (10 support + 10 query) points, 1-40-40-1 ReLU MLP
   (Finn et al. 2017, section 5.1). Implementations: metazoo ``train_on_batch``, metazoo
-  ``fit`` with default arguments and with ``steps_per_execution=50``, ``torch.func``
+  ``fit`` with default arguments (compile's default steps per call) and with
+  ``steps_per_execution=50``, ``torch.func``
   (``functional_call`` + ``grad`` + ``vmap`` over tasks), ``torch.compile`` of that step,
   and learn2learn's ``MAML`` wrapper (tasks in a loop) if installed.
 * ``lstm``: LSTM(32) + dense head, 8 tasks x (16 + 16) synthetic windows of (20, 3).
@@ -38,7 +39,8 @@ Rates are medians over rounds with their min-max; ratios are medians of the per-
 ratios (metazoo's rate over the peer's in the same round).
 
 The warm-up column counts the check too: for metazoo it traces two learners (the SGD one of
-the check and the timed Adam one). Run time is dominated by tracing the metazoo LSTM steps
+the check and the timed Adam one); ``fit`` with defaults also runs one untimed ``fit`` of
+``--steps`` steps, as its steps per compiled call depend on the step count. Run time is dominated by tracing the metazoo LSTM steps
 and by the LSTM rounds: ``--threads 1 --repeats 3 --steps 100`` took 22 minutes on a
 2-core CPU loaded by other work (load average 6-7; the two metazoo LSTM warm-ups alone
 took 410 s), ``--setups sinusoid`` 4 minutes. The default (5 rounds of 200 steps) takes
@@ -150,8 +152,8 @@ def load(folder: str, setup: str) -> tuple[list, list]:
 # == metazoo runners ==========================================================================
 class MetazooRunner:
     """metazoo MAML on the zoo base; `fit_steps_per_execution` None times `train_on_batch`,
-    otherwise `fit` on a repeated `tf.data.Dataset` of the meta-batches (1 is Keras'
-    default)."""
+    otherwise `fit` on a repeated `tf.data.Dataset` of the meta-batches, compiled with that
+    `steps_per_execution` (`"default"`: none given, compile's default)."""
 
     def __init__(self, base, batches, weights, fit_steps_per_execution=None):
         import keras
@@ -165,17 +167,22 @@ class MetazooRunner:
         self.window = batches[0][0].shape[2:]
         self.batches = [tuple(tf.constant(part) for part in batch) for batch in batches]
         self.per_call = fit_steps_per_execution
-        self.learner = self.make(keras.optimizers.Adam(OUTER_LR), fit_steps_per_execution or 1)
+        self.learner = self.make(keras.optimizers.Adam(OUTER_LR), fit_steps_per_execution)
         if fit_steps_per_execution is not None:
             stacked = tuple(np.stack(column) for column in zip(*batches, strict=True))
             self.dataset = tf.data.Dataset.from_tensor_slices(stacked).repeat()
         self.position = 0
 
-    def make(self, optimizer, steps_per_execution=1):
+    def make(self, optimizer, steps_per_execution=None):
         network = self.models.build(self.base, self.window, 1, units=UNITS[self.base])
         network.set_weights(self.weights)
         learner = self.MAML(network, inner_lr=INNER_LR, inner_steps=1)
-        learner.compile(optimizer=optimizer, loss="mse", steps_per_execution=steps_per_execution)
+        per_call = (
+            {}
+            if steps_per_execution in (None, "default")
+            else {"steps_per_execution": steps_per_execution}
+        )
+        learner.compile(optimizer=optimizer, loss="mse", **per_call)
         return learner
 
     def check(self, batch) -> tuple:
@@ -192,10 +199,17 @@ class MetazooRunner:
                 self.learner.train_on_batch(self.batches[self.position % len(self.batches)])
                 self.position += 1
             return steps
-        per_call = max(1, min(self.per_call, steps))
-        steps = -(-steps // per_call) * per_call  # whole executions
+        if self.per_call != "default":  # whole executions (compile's default finds them)
+            per_call = max(1, min(self.per_call, steps))
+            steps = -(-steps // per_call) * per_call
         self.learner.fit(self.dataset, steps_per_epoch=steps, epochs=1, verbose=0)
         return steps
+
+    def warm_for(self, steps: int) -> None:
+        """Trace what `run(steps)` runs: with compile's default, the steps per compiled call
+        depend on `steps` (the largest divisor up to 50), so the warm-up's fit is not it."""
+        if self.per_call == "default":
+            self.run(steps)
 
 
 # == torch runners ============================================================================
@@ -423,7 +437,11 @@ RUNNERS = {
 
 def make_runner(name: str, base: str, batches: list, weights: list):
     if name.startswith("metazoo"):
-        per_call = {"metazoo": None, "metazoo-fit": 1, "metazoo-fit-50": FIT_STEPS_PER_EXECUTION}
+        per_call = {
+            "metazoo": None,
+            "metazoo-fit": "default",
+            "metazoo-fit-50": FIT_STEPS_PER_EXECUTION,
+        }
         return MetazooRunner(base, batches, weights, per_call[name])
     return RUNNERS[name](batches, weights, compiled=name == "torch-compile")
 
@@ -476,6 +494,8 @@ def worker(args) -> None:
             reply = {"loss": loss, "path": path}
         elif command["do"] == "run":
             reply = {"steps": runner.run(command["steps"])}
+            if command.get("warmup") and hasattr(runner, "warm_for"):
+                runner.warm_for(args.steps)
         else:
             reply = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         reply["seconds"] = time.perf_counter() - began
@@ -560,7 +580,7 @@ def measure(setup: str, args) -> dict:
             with np.load(checked["path"]) as arrays:
                 results[name]["check"] = (checked["loss"], [arrays[k] for k in arrays.files])
             results[name]["warmup"] = (
-                checked["seconds"] + w.ask("run", steps=args.warmup)["seconds"]
+                checked["seconds"] + w.ask("run", steps=args.warmup, warmup=True)["seconds"]
             )
             print(
                 f"  {setup} {name}: checked and warmed up in {results[name]['warmup']:.1f}s",

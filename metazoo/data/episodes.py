@@ -40,6 +40,9 @@ def check_meta_batch(batch: MetaBatch) -> MetaBatch:
     return MetaBatch(*check_meta_batch_arrays(batch))
 
 
+_CHUNK_BATCHES, _CHUNK_BYTES = 64, 4 * 2**20  # meta-batches per generator call, at most
+
+
 def meta_batch_dataset(
     sample: Callable[[np.random.Generator], MetaBatch],
     n_batches: int | None,
@@ -51,8 +54,15 @@ def meta_batch_dataset(
     `(seed, pass number)`, so runs with the same seed see the same batches in the same order
     while successive epochs see new tasks.
 
+    The first meta-batch is checked in full (`check_meta_batch`); every later one must have
+    its shapes. Meta-batches are drawn in chunks (one call of `sample` after another on the
+    same generator, so what is drawn does not depend on the chunking) and handed to
+    TensorFlow a chunk at a time, which keeps the Python cost per meta-batch far below a
+    meta-training step's.
+
     Args:
-        sample: function of a `numpy.random.Generator` returning one `MetaBatch`.
+        sample: function of a `numpy.random.Generator` returning one `MetaBatch` (or any
+            4-tuple of arrays).
         n_batches: meta-batches per pass; `None` for an endless stream.
         seed: base seed.
     """
@@ -61,9 +71,12 @@ def meta_batch_dataset(
     n_batches = None if n_batches is None else check_count("n_batches", n_batches)
     seed = check_seed("seed", seed)
     example = check_meta_batch(sample(np.random.default_rng([seed, 2**31 - 1])))
-    signature = tuple(
-        tf.TensorSpec(shape=part.shape, dtype=tf.float32, name=name)
-        for part, name in zip(example, MetaBatch._fields, strict=True)
+    shapes = tuple(part.shape for part in example)
+    n_tasks = example.n_tasks
+    chunk = max(1, min(_CHUNK_BATCHES, _CHUNK_BYTES // sum(part.nbytes for part in example)))
+    signature = tuple(  # a chunk: the tasks of several meta-batches, one after another
+        tf.TensorSpec(shape=(None, *shape[1:]), dtype=tf.float32, name=name)
+        for shape, name in zip(shapes, MetaBatch._fields, strict=True)
     )
     passes = [0]
 
@@ -72,16 +85,32 @@ def meta_batch_dataset(
         passes[0] += 1
         count = 0
         while n_batches is None or count < n_batches:
-            yield tuple(check_meta_batch(sample(rng)))
-            count += 1
+            size = chunk if n_batches is None else min(chunk, n_batches - count)
+            yield _stacked([sample(rng) for _ in range(size)], shapes)
+            count += size
 
     # Episodes are re-batched by a `batch` op so that `tf.distribute` can split a meta-batch's
     # tasks across replicas; the meta-batches themselves are unchanged.
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    dataset = dataset.unbatch().batch(example.n_tasks, drop_remainder=True)
+    dataset = dataset.unbatch().batch(n_tasks, drop_remainder=True)
     if n_batches is not None:  # lets Keras know the epoch length
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(int(n_batches)))
-    return dataset
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _stacked(batches: list, shapes: tuple) -> tuple:
+    """The meta-batches' parts concatenated along the task axis, as float32, after checking
+    that every batch has the shapes of the stream's first (checked) one."""
+    for batch in batches:
+        received = tuple(np.shape(part) for part in batch)
+        if received != shapes:
+            raise ValueError(
+                f"Meta-batches of a stream expected the shapes of its first, {shapes}. "
+                f"Received: {received}"
+            )
+    return tuple(
+        np.concatenate(column, axis=0, dtype=np.float32) for column in zip(*batches, strict=True)
+    )
 
 
 def pool_samples(batches) -> tuple[np.ndarray, np.ndarray]:

@@ -112,10 +112,14 @@ class _TaskFamily:
             n_batches: meta-batches per pass; `None` for an endless stream.
             seed: base seed.
         """
-        check_count("meta_batch_size", meta_batch_size, 1, allow_float=False)
+        sizes = (
+            check_count("meta_batch_size", meta_batch_size, 1, allow_float=False),
+            check_count("support_size", support_size, 1, allow_float=False),
+            check_count("query_size", query_size, 1, allow_float=False),
+        )
 
-        def sample(rng):
-            return self.sample(meta_batch_size, support_size, query_size, rng=rng)
+        def sample(rng):  # checked once, by the stream (the same draws as `sample`)
+            return self._draw(*sizes, rng)[0]
 
         return meta_batch_dataset(sample, n_batches, seed)
 

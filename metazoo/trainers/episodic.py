@@ -8,6 +8,9 @@ yielded by `TaskSet.meta_batches` or the synthetic task families.
 
 from __future__ import annotations
 
+import inspect
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -22,6 +25,9 @@ from metazoo.validation import (
 )
 
 NONFINITE_MARKER = "metazoo: the meta-batch holds NaN or infinite values"
+# Meta-steps per compiled call when `compile` is given no `steps_per_execution`: a small
+# meta-step costs about as much in per-call Python and dispatch as in its graph.
+DEFAULT_STEPS_PER_EXECUTION = 50
 
 
 class EpisodicModel(keras.Model):
@@ -39,7 +45,7 @@ class EpisodicModel(keras.Model):
     log (per epoch) and in `n_skipped` (since compile).
     """
 
-    jit_refused = True  # XLA cannot compile the meta-learners' steps
+    jit_refused = True  # XLA's meta-steps are far slower on a CPU (see `compile`)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -58,7 +64,15 @@ class EpisodicModel(keras.Model):
         raise NotImplementedError
 
     # -- compile ---------------------------------------------------------------------------
-    def compile(self, optimizer="adam", loss="mse", metrics=None, nonfinite="raise", **kwargs):
+    def compile(
+        self,
+        optimizer="adam",
+        loss="mse",
+        metrics=None,
+        nonfinite="raise",
+        steps_per_execution=None,
+        **kwargs,
+    ):
         """Keras `compile`; `loss` is the query loss (and drives any inner loop) and
         `metrics` are computed on the adapted query predictions.
 
@@ -66,20 +80,39 @@ class EpisodicModel(keras.Model):
             optimizer, loss, metrics: as `keras.Model.compile`.
             nonfinite: `"raise"` (default) refuses a meta-batch holding NaN or infinity;
                 `"skip"` skips it without touching weights or optimizer state, and counts it.
+            steps_per_execution: meta-steps per compiled call of `fit`, `evaluate` and
+                `predict` (callbacks' batch hooks run once per call). None (default) runs
+                up to `DEFAULT_STEPS_PER_EXECUTION` (50) per call, fewer when needed so
+                that a `steps_per_epoch`, `validation_steps` or `steps` is a multiple of it
+                (Keras would otherwise run whole calls past it): the same steps and the
+                same weights as one step per call, without its per-call cost. Under a
+                distribution strategy the default is 1.
+                `train_on_batch` always runs one step.
             **kwargs: other `keras.Model.compile` arguments. `jit_compile=True` is refused:
-                XLA fails or stalls on the meta-learners' nested tapes and task maps.
+                with XLA the meta-learners' nested tapes and task maps compile into steps
+                that take seconds each on a CPU (measured for MAML on the sinusoid MLP).
         """
         self.nonfinite = check_nonfinite_policy(nonfinite)
         jit = kwargs.pop("jit_compile", "auto")
         if jit is True and self.jit_refused:
             raise ValueError(
-                f"jit_compile expected False or 'auto' for {type(self).__name__}: XLA fails "
-                '("Failed to materialize symbols") or stalls on the nested gradient tapes '
-                "and task maps of meta-training; use steps_per_execution to speed up small "
-                "models. Received: jit_compile=True"
+                f"jit_compile expected False or 'auto' for {type(self).__name__}: with XLA "
+                "the meta-steps' nested gradient tapes and task maps compile, but each "
+                "step then takes seconds on a CPU (second-order MAML on the sinusoid MLP, "
+                "TensorFlow 2.21: 11-16 s per train_on_batch against about 5 ms without "
+                "XLA). Without it, fit already runs many steps per compiled call. "
+                "Received: jit_compile=True"
             )
         jit = False if self.jit_refused else jit  # "auto" would pick XLA on an accelerator
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit, **kwargs)
+        self._auto_steps = steps_per_execution is None
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            jit_compile=jit,
+            steps_per_execution=steps_per_execution or self._default_steps_per_execution(),
+            **kwargs,
+        )
         # Build the compiled loss and metrics now, on one dummy target: Keras would otherwise
         # build them by tracing the model with an (x, y) batch, which a meta-batch is not.
         example = ops.zeros((1, *self.episode_shapes()[1]), dtype=self.compute_dtype)
@@ -91,12 +124,16 @@ class EpisodicModel(keras.Model):
             # Built now, so that a skipped first batch cannot leave it half made.
             self.optimizer.build(self.trainable_variables)
         self.n_skipped = 0
+        self.__dict__["_metazoo_reset"] = None  # metrics may have changed
+        self.__dict__["_metazoo_functions"] = {}  # Keras' step functions by steps per call
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
 
     def get_compile_config(self):
         config = super().get_compile_config()
+        if config is not None and getattr(self, "_auto_steps", False):
+            config.pop("steps_per_execution", None)  # the default, chosen per call again
         if config is not None and self.nonfinite != "raise":
             config["nonfinite"] = self.nonfinite
         return config
@@ -140,26 +177,105 @@ class EpisodicModel(keras.Model):
     def fit(self, x=None, *args, shuffle=False, **kwargs):
         """Keras `fit` on meta-batches; `shuffle` defaults to False because meta-batch
         datasets are already sampled at random."""
+        counts = _keyword_or_positional(keras.Model.fit, args, kwargs, "steps_per_epoch")
+        counts += _keyword_or_positional(keras.Model.fit, args, kwargs, "validation_steps")
+        self._choose_steps_per_execution(counts)
         with _clear_nonfinite_error():
             history = super().fit(x, *args, shuffle=shuffle, **kwargs)
         self.n_skipped += int(sum(history.history.get("skipped_batches", [])))
         return history
 
     def evaluate(self, x=None, *args, **kwargs):
+        if "_use_cached_eval_dataset" not in kwargs:  # not fit's validation: fit chose it
+            self._choose_steps_per_execution(
+                _keyword_or_positional(keras.Model.evaluate, args, kwargs, "steps")
+            )
         with _clear_nonfinite_error():
             return super().evaluate(x, *args, **kwargs)
 
-    def train_on_batch(self, x=None, *args, **kwargs):
-        self._refuse_nonfinite(x)
-        with _clear_nonfinite_error():
-            logs = super().train_on_batch(x, *args, **kwargs)
-        self.n_skipped += int(self.skipped_tracker.result())  # metrics restart per call
-        return logs
+    def predict(self, x, *args, **kwargs):
+        self._choose_steps_per_execution(
+            _keyword_or_positional(keras.Model.predict, args, kwargs, "steps")
+        )
+        return super().predict(x, *args, **kwargs)
 
-    def test_on_batch(self, x=None, *args, **kwargs):
+    def _choose_steps_per_execution(self, counts) -> None:
+        """With the default `steps_per_execution`, use the largest number of steps per call
+        up to `DEFAULT_STEPS_PER_EXECUTION` that divides every given step count; keep Keras'
+        compiled functions of each choice, so that alternating calls do not retrace."""
+        if not getattr(self, "_auto_steps", False) or self._default_steps_per_execution() == 1:
+            return
+        common = math.gcd(*[int(n) for n in counts if n is not None])
+        wanted = DEFAULT_STEPS_PER_EXECUTION
+        if common:
+            wanted = max(d for d in range(1, min(common, wanted) + 1) if common % d == 0)
+        if wanted == self.steps_per_execution:
+            return
+        functions = self.__dict__.setdefault("_metazoo_functions", {})
+        names = ("train_function", "test_function", "predict_function")
+        functions[self.steps_per_execution] = tuple(getattr(self, name) for name in names)
+        for name, function in zip(names, functions.get(wanted, (None,) * 3), strict=True):
+            setattr(self, name, function)
+        self.steps_per_execution = wanted
+
+    def _default_steps_per_execution(self) -> int:
+        """`DEFAULT_STEPS_PER_EXECUTION`, or 1 under a distribution strategy (Keras 3.15's
+        multi-step loop fails there: "You must feed a value for placeholder tensor")."""
+        distributed = self._distribute_strategy is not None or tf.distribute.has_strategy()
+        return 1 if distributed else DEFAULT_STEPS_PER_EXECUTION
+
+    def train_on_batch(
+        self, x=None, y=None, sample_weight=None, class_weight=None, return_dict=False
+    ):
+        """Keras `train_on_batch` on one meta-batch `x` (`y`, `sample_weight` and
+        `class_weight` are refused by the meta-batch check, as they are unused)."""
         self._refuse_nonfinite(x)
         with _clear_nonfinite_error():
-            return super().test_on_batch(x, *args, **kwargs)
+            if y is None and sample_weight is None and class_weight is None:
+                self._assert_compile_called("train_on_batch")
+                logs = self._on_batch(self.make_train_function, "train_function", x)
+            else:
+                logs = super().train_on_batch(x, y, sample_weight, class_weight, True)
+        if self.nonfinite == "skip":  # metrics restart per call
+            self.n_skipped += int(logs.get("skipped_batches", 0))
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def test_on_batch(self, x=None, y=None, sample_weight=None, return_dict=False):
+        self._refuse_nonfinite(x)
+        with _clear_nonfinite_error():
+            if y is None and sample_weight is None:
+                self._assert_compile_called("test_on_batch")
+                logs = self._on_batch(self.make_test_function, "test_function", x)
+            else:
+                logs = super().test_on_batch(x, y, sample_weight, True)
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def _on_batch(self, make_function, name, batch) -> dict:
+        """What Keras' `train_on_batch` and `test_on_batch` do (reset the metrics, run the
+        compiled step once, logs as Python floats), with the metrics reset by one compiled
+        call rather than an eager assignment per metric variable."""
+        self._maybe_symbolic_build(data_batch=(batch, None, None))
+        make_function()
+        self._reset_metrics_compiled()
+        logs = getattr(self, name)(iter([(batch, None, None)]))
+        return _python_logs(logs)
+
+    def _reset_metrics_compiled(self) -> None:
+        """`reset_metrics()` in one graph call (made once per compile; eager under a
+        distribution strategy or `run_eagerly`)."""
+        if self._distribute_strategy is not None or self.run_eagerly:
+            self.reset_metrics()
+            return
+        if self.__dict__.get("_metazoo_reset") is None:
+            metrics = list(self.metrics)
+
+            @tf.function(autograph=False)
+            def reset():
+                for metric in metrics:
+                    metric.reset_state()
+
+            self.__dict__["_metazoo_reset"] = reset
+        self.__dict__["_metazoo_reset"]()
 
     def _refuse_nonfinite(self, data) -> None:
         """Name the parts of an in-memory meta-batch holding NaN or infinity (raise mode)."""
@@ -176,6 +292,26 @@ class EpisodicModel(keras.Model):
                 "compile(..., nonfinite='skip') to skip such batches. Received: NaN or "
                 f"infinity in {bad}"
             )
+
+
+def _keyword_or_positional(method, args, kwargs, name) -> list:
+    """`[value]` of argument `name` of a Keras `method(self, x, *args, **kwargs)` call."""
+    position = list(inspect.signature(method).parameters).index(name) - 2  # self, x
+    if name in kwargs:
+        return [kwargs[name]]
+    return [args[position]] if 0 <= position < len(args) else []
+
+
+def _python_logs(logs) -> dict:
+    """Logs as Python floats, nested dicts flattened and keys sorted (as Keras returns
+    them from `train_on_batch`)."""
+    flat = {}
+    for key, value in sorted((logs or {}).items()):
+        if isinstance(value, dict):
+            flat.update(_python_logs(value))
+        else:
+            flat[key] = float(value)
+    return flat
 
 
 def _then_true(step, batch):

@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from metazoo.data import episodes
 from metazoo.data.episodes import MetaBatch, check_meta_batch
 from metazoo.data.synthetic import (
     ARTasks,
@@ -61,6 +63,37 @@ def test_dataset_is_reproducible(family, kwargs, x_shape):
         for part, part_again, part_other in zip(batch, repeated, different, strict=True):
             np.testing.assert_array_equal(part, part_again)
             assert not np.array_equal(part, part_other)
+
+
+@pytest.mark.parametrize(("family", "kwargs", "x_shape"), FAMILIES)
+def test_dataset_draws_what_sample_draws_across_chunks(family, kwargs, x_shape, monkeypatch):
+    # Batches are drawn a chunk at a time; each pass must still yield exactly the batches
+    # that successive `sample` calls on the generator of (seed, pass) give, whatever the chunk.
+    monkeypatch.setattr(episodes, "_CHUNK_BATCHES", 3)
+    tasks = family(**kwargs)
+    dataset = tasks.dataset(2, 3, 4, n_batches=7, seed=5)
+    for pass_ in range(2):
+        rng = np.random.default_rng([5, pass_])
+        expected = [tasks.sample(2, 3, 4, rng=rng) for _ in range(7)]
+        received = list(dataset.as_numpy_iterator())
+        assert len(received) == 7
+        for batch, reference in zip(received, expected, strict=True):
+            for part, want in zip(batch, reference, strict=True):
+                assert part.dtype == np.float32
+                np.testing.assert_array_equal(part, want)
+
+
+def test_stream_refuses_a_batch_whose_shapes_change():
+    calls = [0]
+
+    def sample(rng):
+        calls[0] += 1
+        size = 3 if calls[0] < 4 else 2  # the example and two batches, then a shorter one
+        return SinusoidTasks().sample(2, size, 3, rng=rng)
+
+    dataset = episodes.meta_batch_dataset(sample, n_batches=5, seed=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected the shapes of its first"):
+        list(dataset)
 
 
 def test_repr_shows_parameters():

@@ -392,3 +392,58 @@ def test_two_replicas_give_the_same_meta_update_as_one_device():
     difference, moved, single, mirrored = map(float, found.groups())
     assert moved > 1e-3  # the update is not empty
     assert difference < 1e-6 and single == pytest.approx(mirrored, rel=1e-6)
+
+
+def test_on_batch_calls_match_keras_own_and_restart_metrics_each_call():
+    # train_on_batch / test_on_batch reset the metrics in one compiled call instead of
+    # Keras' eager resets: the logs and weights must be those of Keras' own methods.
+    ours, keras_own = _trainer(), _trainer()
+    batches = [tuple(tf.constant(p) for p in _batch(seed=s)) for s in range(3)]
+    for batch in batches:
+        logs = ours.train_on_batch(batch, return_dict=True)
+        expected = keras.Model.train_on_batch(keras_own, batch, return_dict=True)
+        assert logs.keys() == expected.keys()
+        for key in expected:
+            np.testing.assert_allclose(logs[key], expected[key], rtol=1e-6, err_msg=key)
+    for a, b in zip(ours.get_weights(), keras_own.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    tested = ours.test_on_batch(batches[0], return_dict=True)
+    expected = keras.Model.test_on_batch(keras_own, batches[0], return_dict=True)
+    np.testing.assert_allclose(tested["loss"], expected["loss"], rtol=1e-6)
+    assert ours.train_on_batch(batches[0]) == pytest.approx(
+        keras.Model.train_on_batch(keras_own, batches[0]), rel=1e-6
+    )
+
+
+def _compiled(**compile_kwargs):
+    learner = MAML(models.build("mlp", SHAPE, 1, seed=0, units=(4,)), inner_lr=0.1)
+    learner.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", **compile_kwargs)
+    return learner
+
+
+@pytest.mark.parametrize(
+    ("epoch", "per_call"),
+    [({}, 50), ({"steps_per_epoch": 6}, 6), ({"steps_per_epoch": 4, "validation_steps": 6}, 2)],
+    ids=["7-batch-dataset", "steps_per_epoch", "validation_steps"],
+)
+def test_default_steps_per_execution_runs_the_steps_of_one_per_call(epoch, per_call):
+    # compile without steps_per_execution runs several meta-steps per call, never past an
+    # epoch's end: the same steps, weights and history as one step per call.
+    batches = [_batch(seed=s) for s in range(7)]
+    stacked = tuple(np.stack(part) for part in zip(*batches, strict=True))
+    data = tf.data.Dataset.from_tensor_slices(stacked)
+    data = data if not epoch else data.repeat()
+    fast, slow = _compiled(), _compiled(steps_per_execution=1)
+    histories = [
+        learner.fit(data, epochs=2, validation_data=data.take(6), verbose=0, **epoch).history
+        for learner in (fast, slow)
+    ]
+    assert fast.steps_per_execution == per_call
+    steps = 2 * epoch.get("steps_per_epoch", 7)
+    assert int(fast.optimizer.iterations) == int(slow.optimizer.iterations) == steps
+    for a, b in zip(fast.get_weights(), slow.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert histories[0].keys() == histories[1].keys()
+    for key in histories[1]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5, err_msg=key)
+    assert "steps_per_execution" not in fast.get_compile_config()
