@@ -30,7 +30,10 @@ from metazoo.validation import (
 )
 
 PARALLEL = ("auto", "vectorized", "loop")
-_SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.Conv1D)
+# Layers whose per-task gradients `tf.vectorized_map` cannot vectorize: a recurrence kept as
+# a `while` loop over time (an RNN with `unroll=False`), and convolutions with per-task
+# kernels (pfor needs a `Conv2D` filter that is the same for every task).
+_SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Conv1D)
 
 
 class GradientMetaLearner(EpisodicModel):
@@ -43,8 +46,9 @@ class GradientMetaLearner(EpisodicModel):
         eval_inner_steps: inner steps in `evaluate` and `adapt` (default `inner_steps`).
         first_order: drop second-order terms (the inner gradients are constants).
         task_parallel: `"vectorized"` maps the per-task computation over the task axis with
-            `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for recurrent and
-            convolutional bases, whose gradients cannot be vectorized); `"auto"` picks.
+            `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for convolutional
+            bases and for recurrent layers built with `unroll=False`, whose gradients cannot
+            be vectorized); `"auto"` picks (unrolled recurrent layers are vectorized).
         inner_clip_norm: if set, each inner step's gradients are rescaled to at most this
             global norm (as `tf.clip_by_global_norm`; differentiable, so second-order
             meta-gradients still flow). A guard against a task far outside the training
@@ -146,7 +150,7 @@ class GradientMetaLearner(EpisodicModel):
         if self.task_parallel != "auto":
             return self.task_parallel == "vectorized"
         layers = self.model._flatten_layers(include_self=False)
-        return not any(isinstance(layer, _SEQUENTIAL_LAYERS) for layer in layers)
+        return not any(_sequential(layer) for layer in layers)
 
     # -- Keras steps -----------------------------------------------------------------------
     def meta_gradients(self, batch):
@@ -304,6 +308,15 @@ class GradientMetaLearner(EpisodicModel):
     def from_config(cls, config):
         model = keras.saving.deserialize_keras_object(config.pop("model"))
         return cls(model, **config)
+
+
+def _sequential(layer) -> bool:
+    """Whether `layer` keeps the tasks of a meta-batch from being vectorized."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return _sequential(layer.forward_layer) or _sequential(layer.backward_layer)
+    if isinstance(layer, keras.layers.RNN):
+        return not layer.unroll
+    return isinstance(layer, _SEQUENTIAL_LAYERS)
 
 
 def clip_global_norm(tensors, clip_norm):
