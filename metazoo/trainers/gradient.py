@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from metazoo.models.tcn import MatmulConv1D
 from metazoo.trainers.episodic import EpisodicModel, replica_scale
 from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
 from metazoo.validation import (
@@ -32,7 +33,8 @@ from metazoo.validation import (
 PARALLEL = ("auto", "vectorized", "loop")
 # Layers whose per-task gradients `tf.vectorized_map` cannot vectorize: a recurrence kept as
 # a `while` loop over time (an RNN with `unroll=False`), and convolutions with per-task
-# kernels (pfor needs a `Conv2D` filter that is the same for every task).
+# kernels (pfor needs a `Conv2D` filter that is the same for every task), except the zoo's
+# `MatmulConv1D`.
 _SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Conv1D)
 
 
@@ -316,6 +318,8 @@ def _sequential(layer) -> bool:
         return _sequential(layer.forward_layer) or _sequential(layer.backward_layer)
     if isinstance(layer, keras.layers.RNN):
         return not layer.unroll
+    if isinstance(layer, MatmulConv1D):
+        return layer.strides != (1,) or layer.data_format != "channels_last"
     return isinstance(layer, _SEQUENTIAL_LAYERS)
 
 

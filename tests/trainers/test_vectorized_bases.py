@@ -1,4 +1,4 @@
-"""Recurrent bases vectorized over the tasks of a meta-batch: `tf.vectorized_map` runs them
+"""Recurrent and convolutional bases vectorized over the tasks of a meta-batch: `tf.vectorized_map` runs them
 without falling back to a loop, and gives the meta-loss and second-order meta-gradients of
 the task-by-task loop."""
 
@@ -21,6 +21,7 @@ VECTORIZED = {  # base: hyperparameters (tiny widths)
     "stacked_lstm": {"units": (3, 2)},
     "bi_gru": {"units": (2,)},
     "alstm": {"units": 3, "attention_units": 2},
+    "tcn": {"filters": 2, "kernel_size": 2, "dilations": (1,)},
 }
 
 
@@ -90,31 +91,18 @@ def test_vectorized_recurrent_meta_gradient_equals_finite_differences(
     assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-10)
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru", "simple_rnn", "bi_lstm"])
-def test_unrolled_and_looped_recurrences_agree(name):
-    x = np.random.default_rng(0).normal(size=(4, 6, 2)).astype("float32")
-    unrolled = models.build(name, (6, 2), 1, seed=0, unroll=True)
-    looped = models.build(name, (6, 2), 1, seed=1, unroll=False)
-    looped.set_weights(unrolled.get_weights())
-    recurrent = [layer for layer in unrolled.layers if layer.name != "window"][0]
-    assert (getattr(recurrent, "forward_layer", recurrent)).unroll
-    np.testing.assert_allclose(unrolled(x), looped(x), rtol=1e-5, atol=1e-6)
-    for model in (unrolled, looped):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(x, training=True)))
-        model.grads = tape.gradient(loss, model.trainable_variables)
-    for a, b in zip(unrolled.grads, looped.grads, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-def test_short_windows_unroll_by_default_and_long_ones_keep_the_loop():
+def test_auto_vectorizes_unrolled_recurrences_and_matmul_convolutions():
     short = models.build("lstm", (20, 3), 1, seed=0)
     long = models.build("gru", (models.rnn.UNROLL_MAX_LOOKBACK + 1, 3), 1, seed=0)
     assert short.get_layer("lstm_0").unroll and not long.get_layer("gru_0").unroll
     assert MAML(short)._vectorize() and not MAML(long)._vectorize()
     assert not MAML(models.build("lstm", (20, 3), 1, unroll=False))._vectorize()
     assert not MAML(models.build("bi_gru", (20, 3), 1, unroll=False))._vectorize()
-    assert not MAML(models.build("tcn", (20, 3), 1))._vectorize()
+    assert MAML(models.build("tcn", (20, 3), 1))._vectorize()
+    inputs = keras.Input((20, 3))
+    conv = keras.layers.Conv1D(2, 3)(inputs)
+    plain = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(conv)))
+    assert not MAML(plain)._vectorize()
     assert models.hyperparameters("alstm")["unroll"] is None
     with pytest.raises(TypeError, match="`unroll` expected True, False or None"):
         models.build("lstm", (20, 3), 1, unroll="yes")
