@@ -48,9 +48,10 @@ class GradientMetaLearner(EpisodicModel):
         eval_inner_steps: inner steps in `evaluate` and `adapt` (default `inner_steps`).
         first_order: drop second-order terms (the inner gradients are constants).
         task_parallel: `"vectorized"` maps the per-task computation over the task axis with
-            `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for convolutional
-            bases and for recurrent layers built with `unroll=False`, whose gradients cannot
-            be vectorized); `"auto"` picks (unrolled recurrent layers are vectorized).
+            `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for Keras `Conv1D`
+            layers and recurrent layers built with `unroll=False`, whose gradients cannot
+            be vectorized); `"auto"` picks (every zoo base is vectorized, recurrent ones
+            when unrolled).
         inner_clip_norm: if set, each inner step's gradients are rescaled to at most this
             global norm (as `tf.clip_by_global_norm`; differentiable, so second-order
             meta-gradients still flow). A guard against a task far outside the training
