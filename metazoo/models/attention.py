@@ -10,7 +10,7 @@ from metazoo.models.rnn import recurrent_body
 
 
 @register("alstm")
-def alstm(inputs, units=32, attention_units=16, dropout=0.0):
+def alstm(inputs, units=32, attention_units=16, dropout=0.0, unroll=None):
     """Attention LSTM as in Qlib's zoo: an LSTM over the window, attention pooling over its
     states, concatenated with the last state.
 
@@ -18,8 +18,11 @@ def alstm(inputs, units=32, attention_units=16, dropout=0.0):
         units: LSTM width.
         attention_units: width of the attention scoring network.
         dropout: dropout rate on the LSTM inputs.
+        unroll: as for `lstm`.
     """
-    states = recurrent_body(inputs, "lstm", units, False, dropout, return_sequences=True)
+    states = recurrent_body(
+        inputs, "lstm", units, False, dropout, return_sequences=True, unroll=unroll
+    )
     pooled = TemporalAttention(attention_units, name="attention")(states)
     last = LastStep(name="last_state")(states)
     return keras.layers.Concatenate(name="concat")([pooled, last])

