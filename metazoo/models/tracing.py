@@ -29,6 +29,7 @@ __all__ = [
     "describe",
     "shared_function",
     "state_signature",
+    "state_specs",
     "state_values",
     "stateless",
 ]
@@ -80,7 +81,7 @@ def state_values(model) -> list:
     return [tf.convert_to_tensor(v.value) for v in _state(model)]
 
 
-def shared_function(model, key, make: Callable) -> Callable:
+def shared_function(model, key, make: Callable, architecture: str | None = "auto") -> Callable:
     """`f(*args) = make(template)(state_values(model), *args)`, through the function shared
     by every model with the same `architecture_key` and `key`.
 
@@ -91,9 +92,14 @@ def shared_function(model, key, make: Callable) -> Callable:
         make: `make(template)` returns a `tf.function` `g(values, *args)`, with an input
             signature, that computes with `template` within `stateless(template, values)`.
             It is called once per key, with the first model that needs it.
+        architecture: what stands for `architecture_key(model)` in the key, for callers
+            that know better which models compute alike (see
+            `GradientMetaLearner._adapted_predictor`); it must describe `state_values`
+            too (`state_specs`). None keeps a function of the model's own.
     """
     values = state_values(model)
-    architecture = architecture_key(model)
+    if architecture == "auto":
+        architecture = architecture_key(model)
     slot = {"function": None} if architecture is None else _slot((architecture, key))
     if "function" in slot:
         shared = slot["function"]
@@ -125,6 +131,11 @@ def stateless(model, values):
             f"Received: {len(values)} tensors"
         )
     return keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True)))
+
+
+def state_specs(model) -> str:
+    """The shape, dtype and trainability of each of `state_values(model)`, as JSON."""
+    return json.dumps(_variable_specs(model))
 
 
 def state_signature(model) -> list:

@@ -31,6 +31,8 @@ from metazoo.validation import (
 )
 
 PARALLEL = ("auto", "vectorized", "loop")
+# Methods the adapted predictor runs: learners that share them (and their settings) share it.
+_PREDICTOR_METHODS = ("meta_parameters", "inner_update", "forward", "adapt_weights", "map_tasks")
 _SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.Conv1D)
 
 
@@ -269,8 +271,9 @@ class GradientMetaLearner(EpisodicModel):
         vectorized), so support and query sets of any length run without retracing. It
         takes the learner's variable values as inputs (see `metazoo.models.tracing`), so
         it reads the meta-parameters (and Meta-SGD's learned rates) as they are when
-        called, and one trace serves every learner of the same class, configuration, loss
-        and base architecture: another fold or another instance does not trace again."""
+        called, and one trace serves every learner that adapts alike (`_predictor_key`):
+        another fold, another instance or another algorithm with the same inner loop
+        (MAML, Reptile and FineTuned share it) does not trace again."""
         n_tasks = None if self._vectorize() else batch[0].shape[0]
         signature = tuple(
             tf.TensorSpec((n_tasks, None, *part.shape[2:]), tf.float32) for part in batch
@@ -284,8 +287,23 @@ class GradientMetaLearner(EpisodicModel):
 
             return adapt_and_predict
 
-        key = ("adapted_predictor", steps, repr(signature), tracing.describe(self.loss))
-        return tracing.shared_function(self, key, make)
+        key = ("adapted_predictor", steps, repr(signature))
+        return tracing.shared_function(self, key, make, architecture=self._predictor_key())
+
+    def _predictor_key(self) -> tuple | None:
+        """What the graph of `_adapt_and_predict` depends on besides variable values: the
+        methods it runs, the settings they read, the loss, the base architecture and the
+        learner's variables (None if the base cannot be described)."""
+        architecture = tracing.architecture_key(self.model)
+        if architecture is None:
+            return None
+        methods = tuple(
+            getattr(type(self), name)
+            for name in (*_PREDICTOR_METHODS, "_adapt_and_predict", "_vectorize")
+        )
+        settings = (self.inner_lr, self.inner_clip_norm, self.first_order, self._vectorize())
+        loss = tracing.describe(self.loss)
+        return (methods, settings, loss, architecture, tracing.state_specs(self))
 
     def _adapt_and_predict(self, batch, steps):
         """Query predictions of each task of `batch` after `steps` inner steps on its support

@@ -11,7 +11,7 @@ import tensorflow as tf
 from metazoo import models
 from metazoo.data import ARTasks, MetaBatch
 from metazoo.models import tracing
-from metazoo.trainers import ANIL, MAML, MetaSGD
+from metazoo.trainers import ANIL, MAML, FineTuned, MetaSGD, Reptile
 
 SHAPE = (3, 1)
 N_LEARNERS = 6  # TensorFlow warns when 5 of the last 10 calls of one function traced
@@ -87,6 +87,21 @@ def test_learners_of_one_architecture_share_one_trace_without_retracing_warnings
         np.testing.assert_allclose(short, _eager_predictions(learner, shorter, 2), atol=1e-6)
     # Different weights (and Meta-SGD rates) give different forecasts through the one trace.
     assert not np.allclose(predictions[0][0], predictions[1][0])
+
+
+def test_algorithms_with_one_inner_loop_share_its_trace_but_others_do_not():
+    batch = _batch()
+    alike = [_learner(cls, seed) for seed, cls in enumerate([MAML, Reptile, FineTuned])]
+    for learner in alike:
+        predictions = learner.predict_tasks(batch, steps=1)
+        np.testing.assert_allclose(predictions, _eager_predictions(learner, batch, 1), atol=1e-6)
+    [function] = {learner._adapted_predictor(1, batch).func for learner in alike}
+    assert function.experimental_get_tracing_count() == 1
+    others = [_learner(MetaSGD, 0), _learner(ANIL, 0), _learner(MAML, 0, name="gru")]
+    for learner in others:
+        learner.predict_tasks(batch, steps=1)
+    functions = {learner._adapted_predictor(1, batch).func for learner in [*alike, *others]}
+    assert len(functions) == 4
 
 
 def test_a_shared_trace_reads_each_learners_current_weights():
