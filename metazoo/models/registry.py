@@ -9,6 +9,7 @@ from numbers import Real
 
 import keras
 
+from metazoo.models import tracing
 from metazoo.models.heads import add_head
 from metazoo.validation import check_bool, check_count, check_in_range
 
@@ -185,13 +186,15 @@ def body_and_head(model: keras.Model):
 
 
 def compiled_call(model, inputs, free_axes: int = 1, batch_size: int | None = None):
-    """`model(inputs, training=False)` as NumPy, through one compiled function per model
-    and input layout, traced once.
+    """`model(inputs, training=False)` as NumPy, through one compiled function per
+    architecture and input layout, traced once.
 
     Keras `predict` traces again for every new input length (the last, partial batch
-    included); forecasting evaluation sets of many lengths then retraces over and over.
+    included); forecasting evaluation sets of many lengths then retrace over and over.
     Here the signature leaves the first `free_axes` axes of every input free, so one trace
-    serves every length.
+    serves every length, and the function takes the model's variable values as inputs, so
+    that trace also serves every other model of the same architecture (see
+    `metazoo.models.tracing`).
 
     Args:
         model: a Keras model (or layer) to call.
@@ -207,11 +210,16 @@ def compiled_call(model, inputs, free_axes: int = 1, batch_size: int | None = No
     signature = tf.nest.map_structure(
         lambda a: tf.TensorSpec((None,) * free_axes + a.shape[free_axes:], tf.float32), arrays
     )
-    key = (free_axes, repr(signature))
-    cache = model.__dict__.setdefault("_metazoo_compiled_calls", {})
-    if key not in cache:
-        cache[key] = tf.function(lambda x: model(x, training=False), input_signature=[signature])
-    run = cache[key]
+
+    def make(template):
+        @tf.function(input_signature=[tracing.state_signature(template), signature])
+        def call(values, x):
+            with tracing.stateless(template, values):
+                return template(x, training=False)
+
+        return call
+
+    run = tracing.shared_function(model, ("compiled_call", repr(signature)), make)
     n = len(tf.nest.flatten(arrays)[0])
     step = n if batch_size is None else max(1, int(batch_size))
     parts = [

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from metazoo.models import tracing
 from metazoo.models.tcn import MatmulConv1D
 from metazoo.trainers.episodic import EpisodicModel, replica_scale
 from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
@@ -31,6 +32,8 @@ from metazoo.validation import (
 )
 
 PARALLEL = ("auto", "vectorized", "loop")
+# Methods the adapted predictor runs: learners that share them (and their settings) share it.
+_PREDICTOR_METHODS = ("meta_parameters", "inner_update", "forward", "adapt_weights", "map_tasks")
 # Layers whose per-task gradients `tf.vectorized_map` cannot vectorize: a recurrence kept as
 # a `while` loop over time (an RNN with `unroll=False`), and convolutions with per-task
 # kernels (pfor needs a `Conv2D` filter that is the same for every task), except the zoo's
@@ -266,33 +269,60 @@ class GradientMetaLearner(EpisodicModel):
         """
         batch = check_meta_batch_arrays(batch)
         steps = self.eval_inner_steps if steps is None else check_count("steps", steps, 0)
-        return ops.convert_to_numpy(self._adapted_predictor(steps, batch)(batch))
+        return ops.convert_to_numpy(self._adapted_predictor(steps, batch)(tuple(batch)))
 
     def _adapted_predictor(self, steps, batch):
-        """The compiled "adapt on each support set, predict each query set" function, made
-        once per number of steps and task count and kept. Its signature leaves the sample
-        axes free, so support and query sets of any length run without retracing. It reads
-        the meta-parameters when called, so later training is seen."""
+        """The compiled "adapt on each support set, predict each query set" function.
+
+        Its signature leaves the sample axes free (and the task axis too where tasks are
+        vectorized), so support and query sets of any length run without retracing. It
+        takes the learner's variable values as inputs (see `metazoo.models.tracing`), so
+        it reads the meta-parameters (and Meta-SGD's learned rates) as they are when
+        called, and one trace serves every learner that adapts alike (`_predictor_key`):
+        another fold, another instance or another algorithm with the same inner loop
+        (MAML, Reptile and FineTuned share it) does not trace again."""
+        n_tasks = None if self._vectorize() else batch[0].shape[0]
         signature = tuple(
-            tf.TensorSpec((part.shape[0], None, *part.shape[2:]), tf.float32) for part in batch
+            tf.TensorSpec((n_tasks, None, *part.shape[2:]), tf.float32) for part in batch
         )
-        key = (steps, tuple((spec.shape[0], *spec.shape[2:]) for spec in signature))
-        cache = self.__dict__.setdefault("_metazoo_predictors", {})
-        if key not in cache:
 
-            @tf.function(input_signature=[signature])
-            def run(parts):
-                weights = self.meta_parameters()
+        def make(template):
+            @tf.function(input_signature=[tracing.state_signature(template), signature])
+            def adapt_and_predict(values, parts):
+                with tracing.stateless(template, values):
+                    return template._adapt_and_predict(parts, steps)
 
-                def per_task(task):
-                    support_x, support_y, query_x, _ = task
-                    fast, _ = self.adapt_weights(weights, support_x, support_y, steps, False)
-                    return self.forward(fast, query_x, training=False)
+            return adapt_and_predict
 
-                return self.map_tasks(per_task, parts)
+        key = ("adapted_predictor", steps, repr(signature))
+        return tracing.shared_function(self, key, make, architecture=self._predictor_key())
 
-            cache[key] = run
-        return cache[key]
+    def _predictor_key(self) -> tuple | None:
+        """What the graph of `_adapt_and_predict` depends on besides variable values: the
+        methods it runs, the settings they read, the loss, the base architecture and the
+        learner's variables (None if the base cannot be described)."""
+        architecture = tracing.architecture_key(self.model)
+        if architecture is None:
+            return None
+        methods = tuple(
+            getattr(type(self), name)
+            for name in (*_PREDICTOR_METHODS, "_adapt_and_predict", "_vectorize")
+        )
+        settings = (self.inner_lr, self.inner_clip_norm, self.first_order, self._vectorize())
+        loss = tracing.describe(self.loss)
+        return (methods, settings, loss, architecture, tracing.state_specs(self))
+
+    def _adapt_and_predict(self, batch, steps):
+        """Query predictions of each task of `batch` after `steps` inner steps on its support
+        set (the body of `_adapted_predictor`)."""
+        weights = self.meta_parameters()
+
+        def per_task(task):
+            support_x, support_y, query_x, _ = task
+            fast, _ = self.adapt_weights(weights, support_x, support_y, steps, False)
+            return self.forward(fast, query_x, training=False)
+
+        return self.map_tasks(per_task, batch)
 
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):

@@ -233,7 +233,7 @@ def test_predict_tasks_traces_once_and_sees_later_training():
     learner = _trainer(MAML)
     first = learner.predict_tasks(batch, steps=2)
     np.testing.assert_array_equal(learner.predict_tasks(batch, steps=2), first)
-    [run] = learner._metazoo_predictors.values()
+    run = learner._adapted_predictor(2, batch).func
     assert run.experimental_get_tracing_count() == 1
     # Query sets of another length (as evaluation sets have) reuse the same trace.
     shorter = (batch[0], batch[1], batch[2][:, :3], batch[3][:, :3])

@@ -315,3 +315,23 @@ def test_results_do_not_depend_on_n_jobs(search, small):
     np.testing.assert_array_equal(
         parallel.cv_results_[columns].to_numpy()[0], search.cv_results_[columns].to_numpy()[0]
     )
+
+
+def test_repeated_in_process_fits_leave_nothing_in_tensorflows_function_library():
+    # Adam's slots made inside the first traced step left their initializers in the
+    # process-wide function library, ~4 MiB per fit (scripts/selection_memory.py).
+    import gc
+
+    from tensorflow.python.eager import context
+
+    def library_size():
+        gc.collect()  # the fitted models and their compiled steps
+        return len(context.context().list_function_names())
+
+    X, y = windows(60, lambda X: X[:, -1, 0])
+    search = ModelSelection({"mlp": {"units": [(4,)]}}, cv=CV, refit=False, **FAST)
+    search.fit(X, y)
+    before = library_size()
+    search.fit(X, y)
+    search.fit(X, y)
+    assert library_size() == before
