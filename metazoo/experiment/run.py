@@ -43,8 +43,9 @@ import numpy as np
 import pandas as pd
 
 from metazoo import data as mdata
+from metazoo.experiment import workers
 from metazoo.experiment.config import ExperimentConfig
-from metazoo.experiment.environment import import_tensorflow_quietly, resolve_jobs
+from metazoo.experiment.environment import resolve_jobs
 from metazoo.experiment.learners import TrainingData, make_learners
 from metazoo.experiment.targets import parse_token, section_config, target_spec
 from metazoo.forecasting import save_run_forecaster
@@ -316,7 +317,7 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
 
     results = [None] * len(parts)
     pool = ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_start_worker, initargs=(lines,)
+        jobs, mp_context=context, initializer=workers.start, initargs=(lines,)
     )
     try:
         futures = {}
@@ -325,7 +326,7 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
             for i, (t, n) in enumerate(parts):
                 if t == token:
                     args = (config, frame, folds[n], n, len(folds), section, run_dir)
-                    futures[pool.submit(_worker_part, *args)] = i
+                    futures[pool.submit(workers.run_part, *args)] = i
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
@@ -333,9 +334,9 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
             for future in done:
                 results[futures[future]] = future.result()  # a part's error, raised here
     except BaseException:
-        workers = list((pool._processes or {}).values())
+        processes = list((pool._processes or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in workers:  # parts still training are of no use now
+        for process in processes:  # parts still training are of no use now
             process.terminate()
         raise
     pool.shutdown()
@@ -354,18 +355,6 @@ def _part_cost(token: str) -> int:
     """0 for the sections whose learners train longest (returns and directions on the
     `models` networks), 1 for the variance sections (on small HAR networks)."""
     return 1 if parse_token(token)[0] == "variance" else 0
-
-
-_WORKER = {}  # a worker process's progress queue
-
-
-def _start_worker(lines) -> None:
-    import_tensorflow_quietly()
-    _WORKER["say"] = lines.put
-
-
-def _worker_part(*args) -> list:
-    return _run_part(*args, _WORKER["say"])
 
 
 def _run_part(config, frame, fold, number, n_folds, section, run_dir, say) -> list:
