@@ -78,7 +78,8 @@ def main(argv=None) -> None:
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(0)
     learner = MAML(models.build("mlp", (3, 1), 1, seed=0, units=(8,)), inner_lr=0.1)
-    learner.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    # One meta-step per call, so that the kill lands inside an epoch, between its batches.
+    learner.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", steps_per_execution=1)
     first = FirstEpoch()
     callbacks = [keras.callbacks.BackupAndRestore(args.backup_dir, save_freq="epoch"), first]
     if args.stop_at:
