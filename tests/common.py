@@ -153,9 +153,13 @@ def few_shot_names():
 
 
 def make_trainer(name, nonfinite="raise", seed=0):
-    """The registry entry `name` on tiny networks, compiled with SGD (every step moves)."""
+    """The registry entry `name` on tiny networks, compiled with SGD (every step moves).
+
+    Seeded like an entry point: the learner's own layers (an encoder, a weighting) draw
+    from the process's generators, which a seeded build leaves alone."""
     from metazoo.trainers import registry
 
+    keras.utils.set_random_seed(seed)
     spec = registry.get(name)
 
     def network(s):

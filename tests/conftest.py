@@ -17,6 +17,27 @@ def pytest_configure(config):
     )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Files that hold slow tests run first (each keeps its order): with whole files per
+    process (`-n 2 --dist loadfile`), a long file handed out last would leave the other
+    process idle at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _experiments_run_in_the_test_process():
+    """`jobs=0` (one worker process per core) means one process here: the suite already
+    runs a test process per core, and each spawned worker would import TensorFlow and trace
+    again for a run of a few seconds. Tests that pass `jobs` get the processes they ask
+    for (the worker path is tested with `jobs=2`)."""
+    from metazoo.experiment import environment
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(environment, "MAX_AUTO_JOBS", 1)
+        yield
+
+
 def make_prices(n_days=120, symbols=("AAA", "BBB"), seed=0, start="2020-01-01"):
     """A long OHLCV frame of geometric random walks with consistent highs and lows."""
     rng = np.random.default_rng(seed)

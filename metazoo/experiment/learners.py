@@ -27,9 +27,13 @@ from metazoo.callbacks import TaskEmbeddingProjector
 from metazoo.data import EvaluationEpisodes, MetaBatch, TaskSet, WindowSet
 from metazoo.data import variance as mvariance
 from metazoo.models.registry import HEAD_PREFIX
+from metazoo.seeding import weights_seeded
 from metazoo.trainers import AmortizedMetaLearner, GradientMetaLearner, Pooled, registry
 from metazoo.trainers.pooled import PooledTraining, copy_model
 
+# Seed offset of the layers a learner adds to its base (an encoder, a weighting), so they
+# are drawn apart from the base network's weights and whatever ran before.
+OWN_LAYERS_SEED = 7919
 TASK_CHUNK = 16  # evaluation tasks per compiled call (bounds tracing of unrolled task loops)
 AMORTIZED_CHUNK = 64  # amortized learners read 64 tasks per forward pass
 HAR_HEADS = ("har", "harnet", "linear")  # bases whose head reads the last day's features
@@ -189,7 +193,8 @@ class Learner:
             "experts": lambda: nets.trained_experts(data),
             "members": nets.members,
         }[spec.needs]()
-        self.model = spec.create(source, **settings)
+        with weights_seeded(c.seed + OWN_LAYERS_SEED):  # the learner's own layers
+            self.model = spec.create(source, **settings)
         self.model.compile(optimizer=nets.optimizer(), loss=nets.loss())
         if spec.trains_on == "nothing":
             self.saved = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 from collections.abc import Callable, Iterable
@@ -11,6 +12,7 @@ import keras
 
 from metazoo.models import tracing
 from metazoo.models.heads import add_head
+from metazoo.seeding import weights_seeded
 from metazoo.validation import check_bool, check_count, check_in_range
 
 HEAD_PREFIX = "head"
@@ -91,8 +93,9 @@ def build(
         head: `"linear"` (a `Dense` layer) or `"variance"` (the `Dense` layer, then
             `PositiveVariance`: variance forecasts > 0 by construction, for `QLIKE` or the
             variance likelihoods with `log_pred=False`).
-        seed: seeds weight initialization (through `keras.utils.set_random_seed`), so the
-            same seed builds the same weights.
+        seed: seeds the model's initializers, so the same seed builds the same weights;
+            the process's random number generators are left as they were
+            (`metazoo.seeding.weights_seeded`). None draws from Python's generator.
         **hparams: hyperparameters of the model (see `hyperparameters(name)`).
 
     Returns:
@@ -114,17 +117,15 @@ def build(
         )
     shape = tuple(int(d) for d in dims)
     check_count("output_dim", output_dim)
-    if seed is not None:
-        keras.utils.set_random_seed(int(seed))
-    inputs = keras.Input(shape, name="window")
-    body = builder(inputs, **hparams)
     if probabilistic and head != "linear":
         raise ValueError(
             f"`head` expected 'linear' with probabilistic=True. Received: head={head!r}"
         )
     units = 2 * int(output_dim) if probabilistic else int(output_dim)
-    outputs = add_head(body, units, head, HEAD_PREFIX)
-    return keras.Model(inputs, outputs, name=name)
+    with contextlib.nullcontext() if seed is None else weights_seeded(seed):
+        inputs = keras.Input(shape, name="window")
+        outputs = add_head(builder(inputs, **hparams), units, head, HEAD_PREFIX)
+        return keras.Model(inputs, outputs, name=name)
 
 
 _COUNTS = ("filters", "kernel_size", "attention_units", "d_model", "num_heads", "ff_units")

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from metazoo.seeding import weights_seeded
 from metazoo.trainers.episodic import EpisodicModel, flatten_tasks
 from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
 from metazoo.validation import (
@@ -106,8 +107,8 @@ class Scratch(EpisodicModel):
 
     def _fresh(self, index) -> keras.Model:
         """The network with its `index`-th fresh draw of initial weights."""
-        keras.utils.set_random_seed(self.seed * 100_003 + int(index))
-        return keras.models.clone_model(self.model)
+        with weights_seeded(self.seed * 100_003 + int(index)):
+            return keras.models.clone_model(self.model)
 
     def _forward(self, weights, x):
         non_trainable = [tf.convert_to_tensor(v.value) for v in self.model.non_trainable_variables]

@@ -23,6 +23,7 @@ import numpy as np
 from metazoo import models
 from metazoo.callbacks.hparams import trial_hparams, write_trial
 from metazoo.metrics.forecast import get_scorer
+from metazoo.seeding import process_seeded, weights_seeded
 from metazoo.validation import check_count, check_positive, check_seed
 
 __all__ = [
@@ -47,7 +48,8 @@ class TrialSettings:
         batch_size: Samples per gradient step.
         learning_rate: Adam's learning rate.
         loss: A Keras loss (name or picklable object).
-        seed: Seed of every build, so each trial and fold starts from the same weights.
+        seed: Seed of every build and fit, so each trial and fold starts from the same
+            weights and shuffles alike in any process.
         scoring: A name in `metazoo.metrics.SCORERS` or a picklable `f(y_true, y_pred)`.
         log_dir: The trial's TensorBoard directory (fold `k` logs to `log_dir/fold_k`), or
             None for no logging.
@@ -87,10 +89,10 @@ class TargetScaling:
 
 def build_model(spec, params: dict, input_shape, output_dim: int, seed: int) -> keras.Model:
     """An uncompiled model from a zoo name or `build_fn(input_shape, output_dim, seed, **params)`."""
-    keras.utils.set_random_seed(int(seed))
     if isinstance(spec, str):
         return models.build(spec, input_shape, output_dim, seed=seed, **params)
-    return spec(tuple(input_shape), int(output_dim), int(seed), **params)
+    with weights_seeded(seed):
+        return spec(tuple(input_shape), int(output_dim), int(seed), **params)
 
 
 def compile_model(model, settings: TrialSettings) -> None:
@@ -107,6 +109,10 @@ def compile_model(model, settings: TrialSettings) -> None:
 def fit_model(spec, params, X, y, settings: TrialSettings, callbacks=(), verbose=0):
     """Build, compile with Adam and fit on standardized targets.
 
+    The fit is seeded with `settings.seed` (its shuffling and dropout), so a trial gives the
+    same model in any process; the caller's generators are restored afterwards
+    (`metazoo.seeding.process_seeded`).
+
     Args:
         spec: A zoo name or a build function.
         params: Hyperparameters of `spec`.
@@ -121,16 +127,17 @@ def fit_model(spec, params, X, y, settings: TrialSettings, callbacks=(), verbose
         `TargetScaling` that maps them back (see `predict_model`).
     """
     scaling = TargetScaling.fit(y)
-    model = build_model(spec, params, X.shape[1:], y.shape[1], settings.seed)
-    compile_model(model, settings)
-    model.fit(
-        X,
-        scaling.transform(y),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        verbose=verbose,
-        callbacks=list(callbacks),
-    )
+    with process_seeded(settings.seed):
+        model = build_model(spec, params, X.shape[1:], y.shape[1], settings.seed)
+        compile_model(model, settings)
+        model.fit(
+            X,
+            scaling.transform(y),
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            verbose=verbose,
+            callbacks=list(callbacks),
+        )
     return model, scaling
 
 
