@@ -149,7 +149,7 @@ def config_from_args(args) -> ExperimentConfig:
 
 def run_command(args) -> None:
     """Run the experiment, printing progress, then the leaderboard."""
-    import_tensorflow_quietly()
+    import_tensorflow_quietly()  # the configuration's check reads the model registry
     from metazoo.experiment.report import leaderboard_table
     from metazoo.experiment.run import run_experiment
 

@@ -38,6 +38,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -45,10 +46,12 @@ import pandas as pd
 from metazoo import data as mdata
 from metazoo.experiment import workers
 from metazoo.experiment.config import ExperimentConfig
-from metazoo.experiment.environment import resolve_jobs
-from metazoo.experiment.learners import TrainingData, make_learners
+from metazoo.experiment.environment import import_tensorflow_quietly, resolve_jobs
 from metazoo.experiment.targets import parse_token, section_config, target_spec
 from metazoo.forecasting import save_run_forecaster
+
+if TYPE_CHECKING:  # the learners import TensorFlow, which only the parts need
+    from metazoo.experiment.learners import TrainingData
 
 VALID_FRACTION = 0.2  # last share of the training dates that averaging weights are fitted on
 # The in-sample episodes that a 1-day variance target's calibrated VaR is read from: the
@@ -221,15 +224,10 @@ def run_experiment(
     Returns:
         A `RunResult`.
     """
-    import keras
-    import tensorflow as tf
-
     from metazoo.experiment import report
 
     config = (config or ExperimentConfig()).validated()
     say = progress or (lambda line: None)
-    keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
     frame = load_frame(config)
     folds = make_folds(frame, config)
     protocol = config
@@ -297,6 +295,7 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
     jobs = resolve_jobs(config.jobs, len(parts))
     tokens = list(dict.fromkeys(token for token, _ in parts))
     if jobs == 1:
+        import_tensorflow_quietly()
         sections = {token: _section(config, frame, token) for token in tokens}
         return [
             _run_part(config, frame, folds[n], n, len(folds), sections[t], run_dir, say)
@@ -320,6 +319,8 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
         jobs, mp_context=context, initializer=workers.start, initargs=(lines,)
     )
     try:
+        for _ in range(jobs):  # the workers start (import TensorFlow) while sections are made
+            pool.submit(workers.ready)
         futures = {}
         for token in sorted(tokens, key=_part_cost):  # workers start on the first parts
             section = _section(config, frame, token)
@@ -380,6 +381,7 @@ def _run_dir(config: ExperimentConfig) -> Path:
 def _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say) -> list:
     """Forecasts of every learner and baseline on both evaluation sets of one fold."""
     from metazoo.experiment import baselines
+    from metazoo.experiment.learners import make_learners
 
     target = spec.token
     start, label_cutoff = cutoffs
@@ -444,6 +446,8 @@ def recent_tasks(tasks: mdata.TaskSet, periods: int) -> mdata.TaskSet:
 
 
 def _training_data(tasks, windows) -> TrainingData:
+    from metazoo.experiment.learners import TrainingData
+
     dates = np.unique(windows.times)
     cut = pd.Timestamp(dates[int(len(dates) * (1 - VALID_FRACTION))])
     return TrainingData(

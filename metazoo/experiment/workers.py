@@ -16,7 +16,13 @@ def start(lines) -> None:
     from metazoo.experiment.environment import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    import metazoo.experiment.learners  # noqa: F401 (what every part needs, loaded at start)
+
     _STATE["say"] = lines.put
+
+
+def ready() -> None:
+    """A task that does nothing: submitted first, it makes the pool start its workers."""
 
 
 def run_part(*args) -> list:
