@@ -10,25 +10,27 @@ from metazoo.models.registry import register
 _CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 UNROLL_MAX_LOOKBACK = 64
-"""Longest window that `unroll=None` unrolls. Unrolled, a recurrent layer is a plain graph
-of `lookback` cell steps rather than a `while` loop: meta-learners can then vectorize it
-over the tasks of a meta-batch. For second-order MAML on an LSTM(32), 8 tasks x (16 + 16)
-windows, one thread, unrolled and vectorized ran 4.5x the meta-steps/s of the loop at
-lookback 20 (and warmed up 3x faster), 2.9x at lookback 60 (warm-up 1.3x longer). The
-graph and its tracing time grow with the window, so long windows keep the loop."""
+"""Longest window whose recurrences the gradient meta-learners unroll inside their own
+steps (`metazoo.trainers.GradientMetaLearner`). Unrolled, a recurrent layer is a plain
+graph of `lookback` cell steps rather than a `while` loop, which `tf.vectorized_map` can
+map over the tasks of a meta-batch. For second-order MAML on an LSTM(32), 8 tasks x
+(16 + 16) windows, one thread, unrolled and vectorized ran 4.5x the meta-steps/s of the
+loop at lookback 20 (and warmed up 3x faster), 2.9x at lookback 60 (warm-up 1.3x longer).
+The graph and its tracing time grow with the window, so long windows keep the loop. A
+plain Keras `fit` keeps the loop (unrolled, an LSTM(8) over 20 steps took about 2.5 s
+longer to trace there and trained no faster)."""
 
-UNROLL_DOC = f"""unroll: `True` writes the recurrence out step by step (a graph that
-            `tf.vectorized_map` can map over tasks, so meta-learners run a whole meta-batch
-            at once), `False` keeps a symbolic loop over time, `None` (default) unrolls
-            windows of up to {UNROLL_MAX_LOOKBACK} steps. Either gives the same outputs."""
+UNROLL_DOC = f"""unroll: `True` writes the recurrence out step by step in every call; `False`
+            or `None` (default) keep Keras' loop over time. The gradient meta-learners
+            unroll windows of up to {UNROLL_MAX_LOOKBACK} steps inside their own steps
+            either way, so that they can map a meta-batch's tasks at once. Every choice
+            gives the same outputs."""
 
 
 def resolve_unroll(inputs, unroll) -> bool:
-    """Whether to unroll a recurrence over the window of `inputs`: `unroll`, or for None
-    whether the window has at most `UNROLL_MAX_LOOKBACK` steps."""
+    """The layer's `unroll`: `unroll`, with None meaning False (see `UNROLL_DOC`)."""
     if unroll is None:
-        lookback = inputs.shape[1]
-        return lookback is not None and lookback <= UNROLL_MAX_LOOKBACK
+        return False
     if not isinstance(unroll, bool):
         raise TypeError(f"`unroll` expected True, False or None. Received: unroll={unroll!r}")
     return unroll

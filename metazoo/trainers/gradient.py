@@ -13,12 +13,15 @@ with a leading task axis, as yielded by `TaskSet.meta_batches` or the synthetic 
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from metazoo.models import tracing
+from metazoo.models.rnn import UNROLL_MAX_LOOKBACK
 from metazoo.models.tcn import MatmulConv1D
 from metazoo.trainers.episodic import EpisodicModel, replica_scale
 from metazoo.trainers.losses import mean_loss, resolve_loss, update_loss_tracker
@@ -35,7 +38,8 @@ PARALLEL = ("auto", "vectorized", "loop")
 # Methods the adapted predictor runs: learners that share them (and their settings) share it.
 _PREDICTOR_METHODS = ("meta_parameters", "inner_update", "forward", "adapt_weights", "map_tasks")
 # Layers whose per-task gradients `tf.vectorized_map` cannot vectorize: a recurrence kept as
-# a `while` loop over time (an RNN with `unroll=False`), and convolutions with per-task
+# a `while` loop over time (an RNN with `unroll=False` that the learner does not unroll:
+# over more than `UNROLL_MAX_LOOKBACK` steps, or an unknown window), and convolutions with per-task
 # kernels (pfor needs a `Conv2D` filter that is the same for every task), except the zoo's
 # `MatmulConv1D`.
 _SEQUENTIAL_LAYERS = (keras.layers.RNN, keras.layers.Conv1D)
@@ -52,9 +56,11 @@ class GradientMetaLearner(EpisodicModel):
         first_order: drop second-order terms (the inner gradients are constants).
         task_parallel: `"vectorized"` maps the per-task computation over the task axis with
             `tf.vectorized_map`; `"loop"` unrolls it task by task (needed for Keras `Conv1D`
-            layers and recurrent layers built with `unroll=False`, whose gradients cannot
-            be vectorized); `"auto"` picks (every zoo base is vectorized, recurrent ones
-            when unrolled).
+            layers and recurrences over more than `UNROLL_MAX_LOOKBACK` steps, whose
+            gradients cannot be vectorized); `"auto"` picks (every zoo base is vectorized).
+            Vectorized, the base's recurrences over a fixed window of up to
+            `metazoo.models.rnn.UNROLL_MAX_LOOKBACK` steps are unrolled in the learner's
+            steps (the same outputs; the base keeps its own `unroll` setting).
         inner_clip_norm: if set, each inner step's gradients are rescaled to at most this
             global norm (as `tf.clip_by_global_norm`; differentiable, so second-order
             meta-gradients still flow). A guard against a task far outside the training
@@ -97,10 +103,19 @@ class GradientMetaLearner(EpisodicModel):
         return [w - self.inner_lr * g for w, g in zip(weights, gradients, strict=True)]
 
     def forward(self, weights, x, training=True):
-        """The base model's output with `weights` in place of its trainable variables."""
+        """The base model's output with `weights` in place of its trainable variables (its
+        short recurrences unrolled when the tasks are vectorized; the same outputs)."""
         non_trainable = [tf.convert_to_tensor(v.value) for v in self.model.non_trainable_variables]
-        y_pred, _ = self.model.stateless_call(weights, non_trainable, x, training=training)
+        with _unrolled(self._unrolled_layers() if self._vectorize() else []):
+            y_pred, _ = self.model.stateless_call(weights, non_trainable, x, training=training)
         return y_pred
+
+    def _unrolled_layers(self) -> list:
+        """The base's recurrent layers that read at most `UNROLL_MAX_LOOKBACK` steps."""
+        cache = self.__dict__  # not a tracked attribute: the layers are the base's own
+        if "_metazoo_short_recurrences" not in cache:
+            cache["_metazoo_short_recurrences"] = short_recurrences(self.model)
+        return cache["_metazoo_short_recurrences"]
 
     def adapt_weights(self, weights, support_x, support_y, steps, training=True):
         """Fast weights after `steps` gradient steps on the support set of one task.
@@ -156,7 +171,8 @@ class GradientMetaLearner(EpisodicModel):
         if self.task_parallel != "auto":
             return self.task_parallel == "vectorized"
         layers = self.model._flatten_layers(include_self=False)
-        return not any(_sequential(layer) for layer in layers)
+        unrolled = {id(layer) for layer in self._unrolled_layers()}
+        return not any(_sequential(layer, unrolled) for layer in layers)
 
     # -- Keras steps -----------------------------------------------------------------------
     def meta_gradients(self, batch):
@@ -343,15 +359,49 @@ class GradientMetaLearner(EpisodicModel):
         return cls(model, **config)
 
 
-def _sequential(layer) -> bool:
-    """Whether `layer` keeps the tasks of a meta-batch from being vectorized."""
+def _sequential(layer, unrolled=frozenset()) -> bool:
+    """Whether `layer` keeps the tasks of a meta-batch from being vectorized (`unrolled`:
+    ids of the recurrent layers that the learner unrolls)."""
     if isinstance(layer, keras.layers.Bidirectional):
-        return _sequential(layer.forward_layer) or _sequential(layer.backward_layer)
+        return _sequential(layer.forward_layer, unrolled) or _sequential(
+            layer.backward_layer, unrolled
+        )
     if isinstance(layer, keras.layers.RNN):
-        return not layer.unroll
+        return not (layer.unroll or id(layer) in unrolled)
     if isinstance(layer, MatmulConv1D):
         return layer.strides != (1,) or layer.data_format != "channels_last"
     return isinstance(layer, _SEQUENTIAL_LAYERS)
+
+
+def short_recurrences(model) -> list:
+    """The recurrent layers of `model` (the two inside each `Bidirectional` included) that
+    read a fixed window of at most `UNROLL_MAX_LOOKBACK` steps."""
+    found = []
+    for layer in model._flatten_layers(include_self=False):
+        if not isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional):
+            continue
+        try:
+            steps = layer.input.shape[1]
+        except (AttributeError, ValueError, RuntimeError):  # wrapped, or called several times
+            continue
+        if steps is None or steps > UNROLL_MAX_LOOKBACK:
+            continue
+        bidirectional = isinstance(layer, keras.layers.Bidirectional)
+        found += [layer.forward_layer, layer.backward_layer] if bidirectional else [layer]
+    return found
+
+
+@contextlib.contextmanager
+def _unrolled(layers):
+    """Within the block, each recurrent layer of `layers` unrolls its recurrence."""
+    saved = [layer.unroll for layer in layers]
+    for layer in layers:
+        layer.unroll = True
+    try:
+        yield
+    finally:
+        for layer, value in zip(layers, saved, strict=True):
+            layer.unroll = value
 
 
 def clip_global_norm(tensors, clip_norm):

@@ -29,11 +29,10 @@ def test_unrolled_and_looped_recurrences_agree(name):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_windows_up_to_the_limit_unroll_by_default():
-    limit = models.rnn.UNROLL_MAX_LOOKBACK
-    assert models.build("lstm", (20, 3), 1).get_layer("lstm_0").unroll
-    assert models.build("gru", (limit, 3), 1).get_layer("gru_0").unroll
-    assert not models.build("gru", (limit + 1, 3), 1).get_layer("gru_0").unroll
+def test_zoo_recurrences_keep_the_keras_loop_unless_asked_to_unroll():
+    assert not models.build("lstm", (20, 3), 1).get_layer("lstm_0").unroll
+    assert not models.build("gru", (20, 3), 1, unroll=False).get_layer("gru_0").unroll
+    assert models.build("gru", (20, 3), 1, unroll=True).get_layer("gru_0").unroll
     assert models.hyperparameters("lstm")["unroll"] is None
     assert "unroll" in models.describe("gru")
 

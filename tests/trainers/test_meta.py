@@ -246,8 +246,8 @@ def test_predict_tasks_traces_once_and_sees_later_training():
 
 def test_recurrent_base_trains_in_second_order():
     batch = _batch()
-    model = models.build("gru", SHAPE, 1, seed=0, units=(4,), unroll=False)
-    learner = MAML(model, inner_lr=0.1, inner_steps=2)
+    model = models.build("gru", SHAPE, 1, seed=0, units=(4,))
+    learner = MAML(model, inner_lr=0.1, inner_steps=2, task_parallel="loop")
     learner.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
     assert not learner._vectorize()
     logs = learner.train_on_batch(tuple(batch), return_dict=True)

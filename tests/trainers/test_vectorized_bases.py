@@ -91,13 +91,14 @@ def test_vectorized_recurrent_meta_gradient_equals_finite_differences(
     assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-10)
 
 
-def test_auto_vectorizes_unrolled_recurrences_and_matmul_convolutions():
-    short = models.build("lstm", (20, 3), 1, seed=0)
-    long = models.build("gru", (models.rnn.UNROLL_MAX_LOOKBACK + 1, 3), 1, seed=0)
-    assert short.get_layer("lstm_0").unroll and not long.get_layer("gru_0").unroll
+def test_auto_vectorizes_short_recurrences_and_matmul_convolutions():
+    limit = models.rnn.UNROLL_MAX_LOOKBACK
+    short = models.build("lstm", (limit, 3), 1, seed=0)
+    long = models.build("gru", (limit + 1, 3), 1, seed=0)
     assert MAML(short)._vectorize() and not MAML(long)._vectorize()
-    assert not MAML(models.build("lstm", (20, 3), 1, unroll=False))._vectorize()
-    assert not MAML(models.build("bi_gru", (20, 3), 1, unroll=False))._vectorize()
+    assert MAML(models.build("bi_gru", (20, 3), 1))._vectorize()
+    assert MAML(models.build("gru", (limit + 1, 3), 1, unroll=True))._vectorize()
+    assert not MAML(short, task_parallel="loop")._vectorize()
     assert MAML(models.build("tcn", (20, 3), 1))._vectorize()
     inputs = keras.Input((20, 3))
     conv = keras.layers.Conv1D(2, 3)(inputs)
@@ -106,3 +107,28 @@ def test_auto_vectorizes_unrolled_recurrences_and_matmul_convolutions():
     assert models.hyperparameters("alstm")["unroll"] is None
     with pytest.raises(TypeError, match="`unroll` expected True, False or None"):
         models.build("lstm", (20, 3), 1, unroll="yes")
+
+
+def test_short_recurrences_unroll_only_inside_the_vectorized_steps():
+    base = models.build("bi_gru", (5, 2), 1, seed=0, units=(3,))
+    learner = MAML(base, inner_lr=0.1)
+    layers = learner._unrolled_layers()
+    assert len(layers) == 2 and not any(layer.unroll for layer in layers)
+    seen = []
+    original = type(layers[0]).call
+
+    def spy(layer, *args, **kwargs):
+        seen.append(layer.unroll)
+        return original(layer, *args, **kwargs)
+
+    x = np.random.default_rng(0).normal(size=(4, 5, 2)).astype("float32")
+    weights = [tf.convert_to_tensor(w) for w in base.trainable_variables]
+    try:
+        type(layers[0]).call = spy
+        unrolled = learner.forward(weights, x, training=False)
+        looped = MAML(base, task_parallel="loop").forward(weights, x, training=False)
+    finally:
+        type(layers[0]).call = original
+    assert seen == [True, True, False, False]
+    assert not any(layer.unroll for layer in layers)  # the base is left as it was
+    np.testing.assert_allclose(unrolled, looped, rtol=1e-5, atol=1e-6)
