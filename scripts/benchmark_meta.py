@@ -14,7 +14,8 @@ Two setups, every learner with one inner SGD step at lr 0.01 and Adam outer upda
 * LSTM: a 32-unit LSTM over 20-day windows of the default features of the bundled SP500,
   NASDAQ and MSFT data (scaled with statistics of the windows before 2013), meta-batches
   of 8 quarterly tasks of the training period with 20 support and 20 query windows. The
-  zoo LSTM unrolls its 20 steps, so `"auto"` vectorizes the tasks as for the MLP.
+  learners unroll the zoo LSTM's 20 steps inside their steps, so `"auto"` vectorizes the
+  tasks as for the MLP.
 
 Method: the meta-batches are drawn and converted to tensors before timing; each learner
 first runs `--warmup` meta-steps with `train_on_batch` (the first traces and compiles the

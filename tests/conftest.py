@@ -19,8 +19,9 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     """Files that hold slow tests run first (each keeps its order): with whole files per
-    process (`-n 2 --dist loadfile`), a long file handed out last would leave the other
-    process idle at the end."""
+    process (`-n 2 --dist loadfile --no-loadscope-reorder`, which hands files out in this
+    order rather than by their number of tests), a long file handed out last would leave
+    the other process idle at the end."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
 
