@@ -16,7 +16,8 @@ from metazoo.trainers.trial import TrialSettings, fit_model
 
 def _draws():
     """One draw from each of Python's, NumPy's and TensorFlow's global generators."""
-    return random.random(), float(np.random.rand())  # noqa: NPY002, float(tf.random.uniform([]))
+    numpy_draw = float(np.random.rand())  # noqa: NPY002 (the legacy global generator)
+    return random.random(), numpy_draw, float(tf.random.uniform([]))
 
 
 def _draws_after(seed, work):
@@ -65,7 +66,8 @@ def test_process_seeded_restores_numpy_and_python_and_the_tf_global_seed():
     with process_seeded(8):
         inside = _draws()
     assert random.random() == random.Random(4).random()
-    assert float(np.random.rand())  # noqa: NPY002 == float(np.random.RandomState(4).rand())
+    numpy_draw = float(np.random.rand())  # noqa: NPY002 (the legacy global generator)
+    assert numpy_draw == float(np.random.RandomState(4).rand())
     assert tf.compat.v1.get_seed(None)[0] == 11
     with process_seeded(8):
         assert _draws() == inside
