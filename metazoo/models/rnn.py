@@ -27,7 +27,7 @@ UNROLL_DOC = f"""unroll: `True` writes the recurrence out step by step in every 
             gives the same outputs."""
 
 
-def resolve_unroll(inputs, unroll) -> bool:
+def resolve_unroll(unroll) -> bool:
     """The layer's `unroll`: `unroll`, with None meaning False (see `UNROLL_DOC`)."""
     if unroll is None:
         return False
@@ -42,7 +42,7 @@ def recurrent_body(
     """Stack of recurrent layers; the last returns its final state unless asked for
     sequences. `unroll` as in `resolve_unroll`."""
     widths = _as_tuple(units, "units")
-    unroll = resolve_unroll(inputs, unroll)
+    unroll = resolve_unroll(unroll)
     x = inputs
     for i, width in enumerate(widths):
         last = i == len(widths) - 1
