@@ -8,6 +8,7 @@ target, `query_size` samples to score the adapted model on.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -65,6 +66,10 @@ class Task:
         return support, self.windows[start : start + query_size]
 
 
+def _renamed(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated; use {new}.", DeprecationWarning, stacklevel=3)
+
+
 def _layout(windows: WindowSet) -> tuple:
     return (windows.X.shape[1:], windows.feature_names, windows.target_names, windows.horizon)
 
@@ -82,7 +87,8 @@ class TaskSplit(NamedTuple):
 
     @property
     def held_out_symbols(self) -> TaskSet:
-        """The former name of `held_out_assets`."""
+        """Deprecated: the former name of `held_out_assets`."""
+        _renamed("TaskSplit.held_out_symbols", "TaskSplit.held_out_assets")
         return self.held_out_assets
 
     def evaluation_sets(self) -> dict:
@@ -198,13 +204,20 @@ class TaskSet:
             label_end_before: training keeps only samples whose targets end before this
                 date or mapping (default `test_start`: purged, so no training label
                 reaches into the test period; an earlier date adds an embargo).
-            test_symbols: the former name of `held_out`.
+            test_symbols: deprecated, the former name of `held_out`.
 
         Returns:
             `TaskSplit(train, later_periods, held_out_assets)`.
         """
         name = "held_out" if test_symbols is None else "test_symbols"
-        held_out = held_out if test_symbols is None else test_symbols
+        if test_symbols is not None:
+            _renamed("split(test_symbols=...)", "split(held_out=...)")
+            if len(held_out):
+                raise TypeError(
+                    "split expected held_out or its former name test_symbols, not both. "
+                    f"Received: held_out={held_out!r}, test_symbols={test_symbols!r}"
+                )
+            held_out = test_symbols
         held = {held_out} if isinstance(held_out, str) else set(held_out)
         unknown = held - set(self.symbols)
         if unknown:
@@ -231,18 +244,34 @@ class TaskSet:
         the first.
         """
         meta_batch_size = check_count("meta_batch_size", meta_batch_size)
-        eligible = self.eligible(support_size, query_size)
+        eligible = self._eligible(support_size, query_size)
         picks = rng.choice(
             len(eligible), size=meta_batch_size, replace=meta_batch_size > len(eligible)
         )
         parts = []
-        for pick in picks:
+        for pick in picks:  # the episodes of `Task.split`, sliced from the arrays directly
             task = eligible[pick]
+            x, y = task.windows.X, task.windows.y
             room = len(task) - task.episode_length(support_size, query_size)
             offset = int(rng.integers(0, room + 1)) if random_offset else 0
-            support, query = task.split(support_size, query_size, offset)
-            parts.append((support.X, support.y, query.X, query.y))
+            start = offset + support_size + task.windows.horizon - 1
+            parts.append(
+                (
+                    x[offset : offset + support_size],
+                    y[offset : offset + support_size],
+                    x[start : start + query_size],
+                    y[start : start + query_size],
+                )
+            )
         return MetaBatch(*(np.stack(column) for column in zip(*parts, strict=True)))
+
+    def _eligible(self, support_size: int, query_size: int) -> list[Task]:
+        """`eligible`, remembered per episode size (sampling asks for it every batch)."""
+        key = (support_size, query_size, len(self.tasks))
+        cache = self.__dict__.setdefault("_eligible_cache", {})
+        if key not in cache:
+            cache[key] = self.eligible(support_size, query_size)
+        return cache[key]
 
     def eligible(self, support_size: int, query_size: int) -> list[Task]:
         """Tasks with enough samples for an episode of these sizes."""
@@ -366,6 +395,10 @@ class EvaluationEpisodes:
             feature_names=first.feature_names,
             target_names=first.target_names,
             horizon=first.horizon,
+            annotations={
+                name: np.concatenate([q.annotations[name] for q in parts])
+                for name in first.annotations
+            },
         )
 
     def task_labels(self) -> np.ndarray:

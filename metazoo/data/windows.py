@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,9 @@ from metazoo.data.features import (
     feature_warmup,
 )
 from metazoo.validation import check_count
+
+ANNOTATIONS = ("truth", "next_return", "trailing_vol")  # what make_windows carries along
+TRAILING_VOL = "rv_cc:21"  # the feature behind `trailing_vol`
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,12 @@ class WindowSet:
         feature_names: names of the last axis of `X`.
         target_names: names of the last axis of `y`.
         horizon: trading days the targets look ahead.
+        annotations: per-sample values `(n, ...)` carried with the samples through indexing,
+            selection, scaling and task splits, so that every forecast can be scored
+            without going back to the prices. `make_windows` fills `ANNOTATIONS`:
+            `truth`, the exact targets (float64, in the data's units, unscaled);
+            `next_return`, the next day's log return; `trailing_vol`, the 21-day
+            close-to-close volatility known at the forecast date (NaN in its warm-up).
     """
 
     X: np.ndarray
@@ -42,6 +51,7 @@ class WindowSet:
     feature_names: tuple
     target_names: tuple
     horizon: int
+    annotations: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -72,6 +82,7 @@ class WindowSet:
             times=self.times[index],
             symbols=self.symbols[index],
             label_end=self.label_end[index],
+            annotations={name: values[index] for name, values in self.annotations.items()},
         )
 
     def select(self, symbols=None, start=None, end=None, label_end_before=None) -> WindowSet:
@@ -156,7 +167,7 @@ def make_windows(
             variance targets, the mean daily variance over the horizon).
 
     Returns:
-        A `WindowSet` ordered by date, then symbol.
+        A `WindowSet` ordered by date, then symbol, with its `annotations`.
 
     Raises:
         ValueError: if a symbol has too few rows to make a single sample.
@@ -166,11 +177,13 @@ def make_windows(
     targets = compute_targets(frame, target, horizon, cumulative)
     feature_names = tuple(feats.columns[2:])
     target_cols = tuple(targets.columns[2:])
+    label_values = targets[list(target_cols)].to_numpy(np.float64)
+    carried = _annotation_columns(frame, feats, label_values)
     parts, short = [], {}
     for symbol, rows in feats.groupby("symbol", sort=True).indices.items():
         part = _symbol_windows(
             feats[list(feature_names)].to_numpy()[rows],
-            targets[list(target_cols)].to_numpy()[rows],
+            label_values[rows],
             feats["date"].to_numpy()[rows],
             lookback,
             horizon,
@@ -178,7 +191,8 @@ def make_windows(
         if part is None:
             short[symbol] = len(rows)
         else:
-            parts.append((symbol, *part))
+            origins = rows[part[-1]]
+            parts.append((symbol, *part[:-1], {k: v[origins] for k, v in carried.items()}))
     if short:
         warmup = max(feature_warmup(name) for name in feature_names)
         if min(short.values()) >= warmup + lookback + horizon:
@@ -197,6 +211,7 @@ def make_windows(
     times = np.concatenate([p[3] for p in parts])
     ends = np.concatenate([p[4] for p in parts])
     symbols = np.concatenate([np.full(len(p[1]), p[0], dtype=object) for p in parts])
+    carried = {name: np.concatenate([p[5][name] for p in parts]) for name in ANNOTATIONS}
     order = np.lexsort((symbols.astype(str), times))
     return WindowSet(
         X=X[order].astype(np.float32),
@@ -207,11 +222,27 @@ def make_windows(
         feature_names=feature_names,
         target_names=target_cols,
         horizon=int(horizon),
+        annotations={name: values[order] for name, values in carried.items()},
     )
 
 
+def _annotation_columns(frame: pd.DataFrame, rows: pd.DataFrame, labels: np.ndarray) -> dict:
+    """`ANNOTATIONS` of every row of `rows` (the `date`, `symbol` rows of the features)."""
+    next_return = compute_targets(frame, "return", 1)
+    trailing = compute_features(frame, [TRAILING_VOL])
+    for made in (next_return, trailing):
+        if not rows[["date", "symbol"]].equals(made[["date", "symbol"]]):
+            raise RuntimeError("Features and annotations differ in their rows; this is a bug.")
+    return {
+        "truth": labels,
+        "next_return": next_return[next_return.columns[2]].to_numpy(np.float64),
+        "trailing_vol": trailing[TRAILING_VOL].to_numpy(np.float64),
+    }
+
+
 def _symbol_windows(features, targets, dates, lookback, horizon):
-    """Windows of one symbol, or None if it has too few rows or no finite window."""
+    """`(X, y, times, label_end, origins)` of one symbol (origins: the rows of the forecast
+    dates), or None if it has too few rows or no finite window."""
     if len(features) < lookback + horizon:
         return None
     windows = np.lib.stride_tricks.sliding_window_view(features, lookback, axis=0)
@@ -222,7 +253,7 @@ def _symbol_windows(features, targets, dates, lookback, horizon):
     if not ok.any():
         return None
     origins = origins[ok]
-    return windows[ok], labels[ok], dates[origins], dates[origins + horizon]
+    return windows[ok], labels[ok], dates[origins], dates[origins + horizon], origins
 
 
 class WindowScaler:

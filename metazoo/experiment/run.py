@@ -256,24 +256,11 @@ def _run(config, frame, folds, run_dir, say) -> RunResult:
     began = time.perf_counter()
     parts = [(token, number) for token in config.targets for number in range(len(folds))]
     rows = _run_parts(config, frame, folds, run_dir, say, parts)
-    tables = []
-    for token in config.targets:
-        found = [
-            table for (t, _), part in zip(parts, rows, strict=True) if t == token for table in part
-        ]
-        tables.append(
-            _with_truth(pd.concat(found, ignore_index=True), frame, target_spec(token, config))
-        )
-    predictions = pd.concat(tables, ignore_index=True)
-    next_returns = mdata.compute_targets(frame, "return", 1).rename(
-        columns={"return_1": "next_return"}
-    )
-    trailing_vol = mdata.compute_features(frame, ["rv_cc:21"]).rename(
-        columns={"rv_cc:21": "trailing_vol"}
-    )
-    predictions = predictions.merge(next_returns, on=["date", "symbol"], how="left").merge(
-        trailing_vol, on=["date", "symbol"], how="left"
-    )
+    predictions = pd.concat([table for part in rows for table in part], ignore_index=True)
+    carried = ("next_return", "trailing_vol")
+    columns = [c for c in predictions if c not in carried and not c.startswith("true_")]
+    truth = [c for c in predictions if c.startswith("true_")]
+    predictions = predictions[columns + truth + list(carried)]
     in_sample = (predictions["eval_set"] == CALIBRATION).to_numpy()
     calibration = predictions[in_sample].reset_index(drop=True)
     predictions = predictions[~in_sample].reset_index(drop=True)
@@ -397,7 +384,7 @@ def _run_fold(config, frame, windows, spec, fold, cutoffs, run_dir, label, say) 
         mdata.EvaluationEpisodes.from_tasks(name, part, config.support_size)
         for name, part in split.evaluation_sets().items()
     ]
-    if spec.is_variance and spec.horizon == 1:  # in-sample episodes for the calibrated VaR
+    if spec.scores_risk:  # in-sample episodes for the calibrated VaR
         recent = recent_tasks(split.train, CALIBRATION_PERIODS)
         if len(recent):
             sets.append(
@@ -459,7 +446,9 @@ def _training_data(tasks, windows) -> TrainingData:
 
 
 def _rows(episodes: mdata.EvaluationEpisodes, forecast, target, held, model, kind="learner"):
-    """Prediction rows: one per query sample, forecasts `pred_1..pred_n` in the data's units."""
+    """Prediction rows: one per query sample, forecasts `pred_1..pred_n` in the data's
+    units, then what the query windows carry: the exact targets `true_1..true_n`,
+    `next_return` and `trailing_vol`."""
     query = episodes.query_windows()
     table = pd.DataFrame(
         {
@@ -476,19 +465,12 @@ def _rows(episodes: mdata.EvaluationEpisodes, forecast, target, held, model, kin
     forecast = np.asarray(forecast, dtype=np.float64).reshape(len(query), -1)
     for column in range(forecast.shape[1]):
         table[f"pred_{column + 1}"] = forecast[:, column]
+    truth = query.annotations["truth"]
+    for column in range(truth.shape[1]):
+        table[f"true_{column + 1}"] = truth[:, column]
+    table["next_return"] = query.annotations["next_return"]
+    table["trailing_vol"] = query.annotations["trailing_vol"]
     return table
-
-
-def _with_truth(predictions, frame, spec) -> pd.DataFrame:
-    """The exact targets (`true_1..true_n`, unscaled) of every prediction row."""
-    truth = mdata.compute_targets(frame, spec.data_target, spec.horizon, spec.cumulative)
-    names = list(truth.columns[2:])
-    truth = truth.rename(columns={n: f"true_{i + 1}" for i, n in enumerate(names)})
-    merged = predictions.merge(truth, on=["date", "symbol"], how="left", validate="many_to_one")
-    if merged[[c for c in merged if c.startswith("true_")]].isna().any(axis=None):
-        raise RuntimeError("Some forecast has no target in the data; this is a bug.")
-    merged.attrs["target_names"] = names
-    return merged
 
 
 def _path(run_dir, *parts) -> Path | None:

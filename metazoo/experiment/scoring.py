@@ -28,7 +28,7 @@ import pandas as pd
 
 from metazoo.backtest import backtest, portfolio_weights, positions_from_forecasts
 from metazoo.experiment import variance_scoring as variance
-from metazoo.experiment.targets import target_horizon, target_kind
+from metazoo.experiment.targets import target_spec
 from metazoo.experiment.variance_scoring import (
     MAX_LEVERAGE,
     TARGET_VOL,
@@ -48,7 +48,8 @@ def score(predictions: pd.DataFrame, config, calibration=None) -> tuple[pd.DataF
     else:
         calibration = {}
     for (target, eval_set), part in predictions.groupby(["target", "eval_set"], sort=False):
-        kind = target_kind(target)
+        spec = target_spec(target, config)
+        kind = spec.kind
         if kind == "variance":
             variance.check_forecasts(part)
         group = []
@@ -72,7 +73,7 @@ def score(predictions: pd.DataFrame, config, calibration=None) -> tuple[pd.DataF
                 entry |= _strategy_metrics(rows, kind, config, strategies, model, eval_set)
             elif kind == "variance":
                 entry |= variance.errors(rows)
-                if target_horizon(target, config.horizon) == 1:
+                if spec.scores_risk:
                     own = calibration.get((target, model))
                     metrics, daily = variance.risk(rows, config, own)
                     entry |= metrics
@@ -82,7 +83,7 @@ def score(predictions: pd.DataFrame, config, calibration=None) -> tuple[pd.DataF
                     ]
             group.append(entry)
         if kind == "variance":
-            tests = variance.significance(part, target_horizon(target, config.horizon), config.seed)
+            tests = variance.significance(part, spec.horizon, config.seed)
             group = [entry | tests.get(entry["model"], {}) for entry in group]
         board += group
         if kind in ("return", "direction"):

@@ -64,6 +64,12 @@ class TargetSpec:
     def is_variance(self) -> bool:
         return self.kind == "variance"
 
+    @property
+    def scores_risk(self) -> bool:
+        """Whether the forecasts are also scored as value-at-risk (1-day variance
+        targets): their calibrated VaR is read from in-sample episodes."""
+        return self.is_variance and self.horizon == 1
+
     def loss(self):
         """A fresh loss for one learner or network."""
         if self.log_output:

@@ -128,7 +128,7 @@ def test_task_split_refuses_episodes_that_do_not_fit(tasks, support_size, query_
 
 def test_split_by_date_and_symbol(windows, tasks):
     test_start = pd.Timestamp("2020-03-02")
-    split = tasks.split(test_start=test_start, test_symbols=["CCC"])
+    split = tasks.split(test_start=test_start, held_out=["CCC"])
     assert isinstance(split, TaskSplit)
     train = [task.windows for task in split.train]
     assert "CCC" not in split.train.symbols
@@ -142,23 +142,37 @@ def test_split_by_date_and_symbol(windows, tasks):
     assert sum(len(w) for w in later) == len(
         windows.select(symbols=["AAA", "BBB"], start=test_start)
     )
-    held = [task.windows for task in split.held_out_symbols]
-    assert split.held_out_symbols.symbols == ["CCC"]
+    held = [task.windows for task in split.held_out_assets]
+    assert split.held_out_assets.symbols == ["CCC"]
     assert all((w.times >= test_start).all() for w in held)
     assert sum(len(w) for w in held) == len(windows.select(symbols="CCC", start=test_start))
 
 
 def test_split_by_symbol_only_keeps_all_dates(windows, tasks):
-    train, later, held = tasks.split(test_symbols="BBB")
+    train, later, held = tasks.split(held_out="BBB")
     assert train.symbols == ["AAA", "CCC"]
     assert sum(len(task) for task in train) == len(windows.select(symbols=["AAA", "CCC"]))
     assert len(later) == 0
     assert sum(len(task) for task in held) == len(windows.select(symbols="BBB"))
 
 
-def test_split_errors(tasks):
+def test_former_names_of_the_held_out_assets_warn_and_agree(tasks):
+    split = tasks.split(held_out=["CCC"])
+    with pytest.warns(DeprecationWarning, match=r"use split\(held_out=\.\.\.\)"):
+        former = tasks.split(test_symbols=["CCC"])
+    assert [t.name for t in former.held_out_assets] == [t.name for t in split.held_out_assets]
+    with pytest.warns(DeprecationWarning, match="use TaskSplit.held_out_assets"):
+        assert former.held_out_symbols is former.held_out_assets
+    with pytest.raises(TypeError, match="not both"), pytest.warns(DeprecationWarning):
+        tasks.split(held_out=["CCC"], test_symbols=["BBB"])
     with pytest.raises(ValueError, match=r"Unknown test_symbols \['ZZZ'\]"):
-        tasks.split(test_start="2020-03-02", test_symbols=["AAA", "ZZZ"])
+        with pytest.warns(DeprecationWarning):
+            tasks.split(test_symbols=["ZZZ"])
+
+
+def test_split_errors(tasks):
+    with pytest.raises(ValueError, match=r"Unknown held_out \['ZZZ'\]"):
+        tasks.split(test_start="2020-03-02", held_out=["AAA", "ZZZ"])
     with pytest.raises(ValueError, match="split needs test_start, held_out or both"):
         tasks.split()
     with pytest.raises(ValueError, match="No training tasks"):

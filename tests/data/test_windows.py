@@ -123,6 +123,61 @@ def test_no_look_ahead(lookback, horizon):
     np.testing.assert_array_equal(before.y[known], after.y[known])
     assert not np.array_equal(before.X[~past], after.X[~past])
     assert not np.array_equal(before.y[~known], after.y[~known])
+    for name, kept in (("truth", known), ("next_return", known), ("trailing_vol", past)):
+        np.testing.assert_array_equal(before.annotations[name][kept], after.annotations[name][kept])
+
+
+def _lookup(frame_rows, column, windows):
+    """`column` of `frame_rows` (date, symbol, ...) at every sample's date and symbol."""
+    table = frame_rows.set_index(["symbol", "date"])[column]
+    return table.reindex(pd.MultiIndex.from_arrays([windows.symbols, windows.times])).to_numpy()
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_annotations_are_the_exact_truth_next_return_and_trailing_vol(horizon):
+    frame = _frame(n_days=70, drop_from="BBB")
+    windows = make_windows(frame, lookback=2, horizon=horizon, features=FEATURES)
+    notes = windows.annotations
+    assert set(notes) == {"truth", "next_return", "trailing_vol"}
+    targets = compute_targets(frame, "return", horizon)
+    truth = np.stack([_lookup(targets, c, windows) for c in targets.columns[2:]], axis=1)
+    assert notes["truth"].dtype == np.float64 and notes["truth"].shape == windows.y.shape
+    np.testing.assert_array_equal(notes["truth"], truth)
+    np.testing.assert_array_equal(notes["truth"].astype(np.float32), windows.y)
+    next_return = compute_targets(frame, "return", 1)
+    np.testing.assert_array_equal(notes["next_return"], _lookup(next_return, "return_1", windows))
+    vol = compute_features(frame, ["rv_cc:21"])
+    np.testing.assert_array_equal(notes["trailing_vol"], _lookup(vol, "rv_cc:21", windows))
+    assert np.isnan(notes["trailing_vol"]).any()  # its warm-up is longer than the features'
+    assert np.isfinite(notes["trailing_vol"][-10:]).all()
+
+
+def test_annotations_travel_with_selection_scaling_and_evaluation_episodes():
+    from metazoo.data import EvaluationEpisodes, TaskSet
+
+    frame = _frame(n_days=90, symbols=("AAA", "BBB", "CCC"))
+    windows = make_windows(frame, lookback=3, horizon=2, features=FEATURES)
+    vol = compute_features(frame, ["rv_cc:21"])
+    targets = compute_targets(frame, "return", 2)
+
+    def check(part):
+        np.testing.assert_array_equal(
+            part.annotations["trailing_vol"], _lookup(vol, "rv_cc:21", part)
+        )
+        np.testing.assert_array_equal(
+            part.annotations["truth"][:, 1], _lookup(targets, "return_2", part)
+        )
+
+    check(windows.select(symbols=["BBB", "CCC"], start=windows.times[30]))
+    check(windows[np.arange(len(windows))[::-3]])
+    scaled = WindowScaler(scale_targets=True).fit(windows[:40]).transform(windows)
+    assert not np.allclose(scaled.y, windows.y)  # the targets are scaled, the truth is not
+    check(scaled)
+    tasks = TaskSet.from_windows(scaled, period="M")
+    episodes = EvaluationEpisodes.from_tasks("later_periods", tasks, support_size=3)
+    query = episodes.query_windows()
+    assert len(query) == len(episodes.unpad(episodes.batch.query_y))
+    check(query)
 
 
 @pytest.mark.parametrize(("lookback", "horizon"), [(1, 1), (4, 1), (6, 3)])
