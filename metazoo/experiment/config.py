@@ -178,8 +178,14 @@ class ExperimentConfig:
     run_name: str | None = None
     quick: bool = False
 
-    def validated(self) -> ExperimentConfig:
-        """A checked copy, with the quick preset applied where `quick` is set."""
+    def validated(self, zoo: bool = True) -> ExperimentConfig:
+        """A checked copy, with the quick preset applied where `quick` is set.
+
+        Args:
+            zoo: also check `models` and `variance_models` against the model zoo
+                (`check_zoo`). The zoo's registry imports TensorFlow, so `metazoo run`
+                leaves this check to the processes that train, before they do.
+        """
         config = dataclasses.replace(self)
         if config.quick:
             preset = QUICK if config.data is None else QUICK_WITH_DATA
@@ -187,6 +193,8 @@ class ExperimentConfig:
                 if getattr(config, name) == getattr(DEFAULTS, name):
                     setattr(config, name, value)
         _check(config)
+        if zoo:
+            check_zoo(config)
         return config
 
     def to_dict(self) -> dict:
@@ -251,6 +259,17 @@ _POSITIVE_INTS = (
 )
 
 
+def check_zoo(config: ExperimentConfig) -> None:
+    """Check that `models` and `variance_models` name networks of the model zoo (this
+    imports TensorFlow, which the zoo is built on)."""
+    from metazoo.models import available
+
+    for name in ("models", "variance_models"):
+        unknown = [m for m in getattr(config, name) if m not in available()]
+        if unknown:
+            raise ValueError(f"{name} must be among {available()}. Received unknown: {unknown}")
+
+
 def _check(config: ExperimentConfig) -> None:
     for name in _LISTS:
         value = getattr(config, name)
@@ -283,12 +302,6 @@ def _check(config: ExperimentConfig) -> None:
         raise TypeError(f"validation expected True or False. Received: {config.validation!r}")
     if not config.models:
         raise ValueError("models must name at least one zoo model. Received: []")
-    from metazoo.models import available  # TensorFlow loads only when a run is configured
-
-    for name in ("models", "variance_models"):
-        unknown = [m for m in getattr(config, name) if m not in available()]
-        if unknown:
-            raise ValueError(f"{name} must be among {available()}. Received unknown: {unknown}")
     if config.layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}. Received: {config.layout!r}")
     if config.missing not in MISSING_POLICIES:

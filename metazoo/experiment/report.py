@@ -68,8 +68,15 @@ def write_run(result) -> None:
     (run_dir / "config.json").write_text(json.dumps(result.config.to_dict(), indent=2) + "\n")
     plots = {}
     for target in result.config.targets:
-        plots[target] = _plots(result, target)
+        plots[target] = result.plots.get(target) or write_plots(
+            run_dir,
+            target,
+            result.leaderboard[result.leaderboard["target"] == target],
+            result.predictions[result.predictions["target"] == target],
+            result.strategies,
+        )
     (run_dir / "report.md").write_text(markdown(result, plots))
+    wait_for(result.drawing)
     write_html(run_dir)
 
 
@@ -156,7 +163,7 @@ def markdown(result, plots) -> str:
         f"period '{c.period}'; {periods}; "
         f"held-out asset groups (each held out once): {held}; K = {c.support_size} support samples per "
         f"evaluation task; costs {c.cost_bps:g} bp per unit of turnover. "
-        f"Wall time {result.seconds:.0f} s on {describe_machine()}.",
+        f"Wall time {result.seconds:.0f} s on {result.machine or describe_machine()}.",
         "",
         "Metrics are computed on the query samples of every evaluation task (what follows "
         "each task's first K samples). `r2_oos` is 1 - MSE / MSE of the historical mean. "
@@ -302,39 +309,72 @@ def breakdown_section(result, target) -> list:
     return lines
 
 
-def _plots(result, target) -> list:
-    """Write the plots of one target (see `metazoo.experiment.plots`); return
-    `(title, file name)` pairs."""
+def write_plots(run_dir, target, board, predictions, strategies, drawing=None) -> list:
+    """Write the plots of one target into `run_dir` (see `metazoo.experiment.plots`),
+    from its leaderboard rows, prediction rows and the strategies (of any targets);
+    return `(title, file name)` pairs.
+
+    Given a list `drawing`, each plot is drawn in a process forked from this one, all at
+    once, where fork is safe (a POSIX process with one thread that has not imported
+    TensorFlow); the processes are appended to `drawing`, and `wait_for(drawing)` waits for
+    them. Otherwise the plots are drawn here, one after the other.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from metazoo.experiment import plots
 
-    board = result.leaderboard[result.leaderboard["target"] == target]
-    predictions = result.predictions[result.predictions["target"] == target]
     stem = target.replace(":", "_")
-    made = [
-        _save(plots.leaderboard_chart(board, predictions, target), result.run_dir,
-              f"leaderboard_{stem}.png", f"Leaderboard chart ({target})")
-    ]  # fmt: skip
-    strategies = result.strategies
+    charts = [(plots.leaderboard_chart, (board, predictions, target), "leaderboard",
+               "Leaderboard chart")]  # fmt: skip
     trades = target_kind(target) in ("return", "direction")
     if trades and len(strategies) and (strategies["target"] == target).any():
         for chart, name, title in (
             (plots.sharpe_chart, "sharpe", "Sharpe ratios"),
             (plots.equity_chart, "equity", "Equity curves"),
         ):
-            fig = chart(board, strategies, predictions, target)
-            made.append(_save(fig, result.run_dir, f"{name}_{stem}.png", f"{title} ({target})"))
-    fig = plots.forecast_chart(board, predictions, target)
-    title = f"Forecasts against actuals ({target})"
-    made.append(_save(fig, result.run_dir, f"forecasts_{stem}.png", title))
-    return made
+            charts.append((chart, (board, strategies, predictions, target), name, title))
+    charts.append((plots.forecast_chart, (board, predictions, target), "forecasts",
+                   "Forecasts against actuals"))  # fmt: skip
+    jobs = [(chart, args, run_dir / f"{name}_{stem}.png") for chart, args, name, _ in charts]
+    if drawing is not None and _can_fork():
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        for job in jobs:
+            child = context.Process(target=_draw, args=job, name=job[2].name)
+            child.start()
+            drawing.append(child)
+    else:
+        for job in jobs:
+            _draw(*job)
+    return [(f"{title} ({target})", f"{name}_{stem}.png") for _, _, name, title in charts]
 
 
-def _save(fig, run_dir, name, title):
+def wait_for(drawing: list) -> None:
+    """Wait for the processes of `write_plots(..., drawing=...)`; raise if one failed."""
+    while drawing:
+        child = drawing.pop(0)
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(f"Drawing {child.name} failed (exit code {child.exitcode}).")
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+    import sys
+    import threading
+
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and "tensorflow" not in sys.modules
+        and threading.active_count() == 1
+    )
+
+
+def _draw(chart, args, path) -> None:
     import matplotlib.pyplot as plt
 
-    fig.savefig(run_dir / name, dpi=110, bbox_inches="tight")
+    fig = chart(*args)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return (title, name)

@@ -74,6 +74,10 @@ class RunResult:
         calibration: the in-sample prediction rows (`eval_set` "calibration") of the 1-day
             variance targets, on the training tasks of each fold; the calibrated VaR is
             read from them. Empty without such a target.
+        machine: what the parts were trained on (`describe_machine`).
+        plots: target -> `(title, file name)` of the plots already in the run folder.
+        drawing: processes still drawing some of those plots (the run folder's report
+            waits for them: `metazoo.experiment.report.wait_for`).
     """
 
     config: ExperimentConfig
@@ -83,6 +87,9 @@ class RunResult:
     run_dir: Path | None
     seconds: float
     calibration: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    machine: str = ""
+    plots: dict = dataclasses.field(default_factory=dict)
+    drawing: list = dataclasses.field(default_factory=list, repr=False)
 
 
 def load_frame(config: ExperimentConfig) -> pd.DataFrame:
@@ -224,9 +231,7 @@ def run_experiment(
     Returns:
         A `RunResult`.
     """
-    from metazoo.experiment import report
-
-    config = (config or ExperimentConfig()).validated()
+    config = (config or ExperimentConfig()).validated(zoo=False)  # the zoo: where parts train
     say = progress or (lambda line: None)
     frame = load_frame(config)
     folds = make_folds(frame, config)
@@ -240,6 +245,8 @@ def run_experiment(
         result = _run(protocol, frame, folds, run_dir, say)
         result.config = config
         if write:
+            from metazoo.experiment import report  # (matplotlib and SciPy: after the start)
+
             report.write_run(result)
             say(f"run folder: {run_dir}")
     except BaseException:
@@ -250,44 +257,94 @@ def run_experiment(
 
 
 def _run(config, frame, folds, run_dir, say) -> RunResult:
-    """Every fold of every target, scored."""
-    from metazoo.experiment import scoring
-
+    """Every fold of every target, scored. A target is scored, and with a run folder
+    plotted, as soon as its last part is done, while the parts of others still train."""
     began = time.perf_counter()
     parts = [(token, number) for token in config.targets for number in range(len(folds))]
-    rows = _run_parts(config, frame, folds, run_dir, say, parts)
-    predictions = pd.concat([table for part in rows for table in part], ignore_index=True)
-    carried = ("next_return", "trailing_vol")
-    columns = [c for c in predictions if c not in carried and not c.startswith("true_")]
-    truth = [c for c in predictions if c.startswith("true_")]
-    predictions = predictions[columns + truth + list(carried)]
-    in_sample = (predictions["eval_set"] == CALIBRATION).to_numpy()
-    calibration = predictions[in_sample].reset_index(drop=True)
-    predictions = predictions[~in_sample].reset_index(drop=True)
-    leaderboard, strategies = scoring.score(predictions, config, calibration)
+    done, drawing = {}, []  # the plot processes of the target done last, still drawing
+
+    def finished(token, tables, idle=False):
+        from metazoo.experiment import report, scoring  # (imported once the workers train)
+
+        rows = _ordered(pd.concat(tables, ignore_index=True))
+        in_sample = (rows["eval_set"] == CALIBRATION).to_numpy()
+        predictions = rows[~in_sample].reset_index(drop=True)
+        board, strategies = scoring.score(predictions, config, rows[in_sample])
+        plots = None
+        if run_dir is not None:
+            plots = report.write_plots(
+                run_dir, token, board, predictions, strategies, drawing if idle else None
+            )
+        done[token] = (rows, board, strategies, plots)
+
+    machine = _run_parts(config, frame, folds, run_dir, say, parts, finished)
+    scored = [done[token] for token in config.targets]
+    rows = _ordered(pd.concat([s[0] for s in scored], ignore_index=True))
+    in_sample = (rows["eval_set"] == CALIBRATION).to_numpy()
+    calibration = rows[in_sample].reset_index(drop=True)
+    predictions = rows[~in_sample].reset_index(drop=True)
+    leaderboard = pd.concat([s[1] for s in scored], ignore_index=True)
+    trades = [s[2] for s in scored if len(s[2])]
+    strategies = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame()
+    plots = {token: s[3] for token, s in zip(config.targets, scored, strict=True) if s[3]}
     seconds = time.perf_counter() - began
-    return RunResult(config, predictions, leaderboard, strategies, run_dir, seconds, calibration)
+    return RunResult(
+        config,
+        predictions,
+        leaderboard,
+        strategies,
+        run_dir,
+        seconds,
+        calibration,
+        machine,
+        plots,
+        drawing,
+    )
 
 
-def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
-    """The prediction rows of every `(target token, fold number)` part, in `parts`' order.
+def _ordered(rows: pd.DataFrame) -> pd.DataFrame:
+    """Prediction rows with their columns in order: the keys and forecasts, the truth,
+    then what the windows carried for scoring."""
+    carried = ["next_return", "trailing_vol"]
+    truth = [c for c in rows if c.startswith("true_")]
+    return rows[[c for c in rows if c not in carried and c not in truth] + truth + carried]
+
+
+def _run_parts(config, frame, folds, run_dir, say, parts, finished) -> str:
+    """Train every `(target token, fold number)` part; call `finished(token, tables)`
+    with a target's prediction rows (its parts' tables, in `parts`' order) as soon as its
+    last part is done, and `finished(token, tables, idle=True)` for the target done last,
+    once no worker is left (the cores are then free for its plots). Returns the
+    description of the machine they ran on.
 
     Each target's windows and evaluation cutoffs are made here, once (so that a bad
     setting fails before any training). With one job the parts then run here, one after
     the other; otherwise in `jobs` worker processes (spawned: each imports its own
-    TensorFlow), the costliest target kinds handed out first, their progress lines passed
-    on to `say` as they come. Every part starts from `config.seed`, so its numbers are the
-    same either way.
+    TensorFlow, and this process never does), the costliest target kinds handed out
+    first, their progress lines passed on to `say` as they come. The model names are
+    checked against the zoo (`check_zoo`) first, where TensorFlow is. Every part starts
+    from `config.seed`, so its numbers are the same either way.
     """
+    from metazoo.experiment.config import check_zoo
+    from metazoo.experiment.environment import describe_machine
+
     jobs = resolve_jobs(config.jobs, len(parts))
     tokens = list(dict.fromkeys(token for token, _ in parts))
     if jobs == 1:
         import_tensorflow_quietly()
-        sections = {token: _section(config, frame, token) for token in tokens}
-        return [
-            _run_part(config, frame, folds[n], n, len(folds), sections[t], run_dir, say)
-            for t, n in parts
-        ]
+        check_zoo(config)
+        for token in tokens:
+            section = _section(config, frame, token)
+            tables = [
+                table
+                for t, n in parts
+                if t == token
+                for table in _run_part(
+                    config, frame, folds[n], n, len(folds), section, run_dir, say
+                )
+            ]
+            finished(token, tables)
+        return describe_machine()
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -301,14 +358,15 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
             except queue.Empty:
                 return
 
-    results = [None] * len(parts)
+    results, last = [None] * len(parts), []
     pool = ProcessPoolExecutor(
         jobs, mp_context=context, initializer=workers.start, initargs=(lines,)
     )
     try:
         for _ in range(jobs):  # the workers start (import TensorFlow) while sections are made
             pool.submit(workers.ready)
-        futures = {}
+        checked = pool.submit(workers.check_zoo, config)
+        futures = {checked: None}
         for token in sorted(tokens, key=_part_cost):  # workers start on the first parts
             section = _section(config, frame, token)
             for i, (t, n) in enumerate(parts):
@@ -320,7 +378,17 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
             done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             relay()
             for future in done:
-                results[futures[future]] = future.result()  # a part's error, raised here
+                value = future.result()  # an error of the check or of a part, raised here
+                if future is checked:
+                    continue
+                results[futures[future]] = value
+                token = parts[futures[future]][0]
+                mine = [i for i, (t, _) in enumerate(parts) if t == token]
+                if all(results[i] is not None for i in mine):  # the target's last part
+                    relay()
+                    last.append((token, [table for i in mine for table in results[i]]))
+                    if pending:
+                        finished(*last.pop())
     except BaseException:
         processes = list((pool._processes or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
@@ -329,7 +397,9 @@ def _run_parts(config, frame, folds, run_dir, say, parts) -> list:
         raise
     pool.shutdown()
     relay()
-    return results
+    for token, tables in last:
+        finished(token, tables, idle=True)
+    return checked.result()
 
 
 def _section(config, frame, token) -> tuple:

@@ -25,6 +25,16 @@ def ready() -> None:
     """A task that does nothing: submitted first, it makes the pool start its workers."""
 
 
+def check_zoo(config) -> str:
+    """`metazoo.experiment.config.check_zoo(config)` in a worker; returns the machine's
+    description (`describe_machine`, which reads TensorFlow) for the report."""
+    from metazoo.experiment.config import check_zoo as check
+    from metazoo.experiment.environment import describe_machine
+
+    check(config)
+    return describe_machine()
+
+
 def run_part(*args) -> list:
     """`metazoo.experiment.run._run_part(*args)`, its progress lines sent to the queue."""
     from metazoo.experiment.run import _run_part

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -184,18 +187,43 @@ def test_meta_learners_log_training_and_validation_curves_through_meta_training(
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_parts_trained_in_worker_processes_give_the_numbers_of_one_process(price_file):
+def test_parts_trained_in_worker_processes_give_the_numbers_of_one_process(price_file, tmp_path):
     config = tiny_config(
         price_file, targets=["return", "variance"], learners=["maml"], baselines=["zero"]
     )
-    lines = []
-    parallel = run_experiment(
-        dataclasses.replace(config, jobs=2), progress=lines.append, write=False
+    # The parallel run in a process of its own, to see that it never imports TensorFlow
+    # there (only its workers do).
+    with open(tmp_path / "config.pkl", "wb") as file:
+        pickle.dump(dataclasses.replace(config, jobs=2), file)
+    script = (
+        "import pickle, sys\n"
+        "from metazoo.experiment import run_experiment\n"
+        f"config = pickle.load(open({str(tmp_path / 'config.pkl')!r}, 'rb'))\n"
+        "lines = []\n"
+        "result = run_experiment(config, progress=lines.append, write=False)\n"
+        "assert 'tensorflow' not in sys.modules, 'the parent process imported TensorFlow'\n"
+        f"pickle.dump((result, lines), open({str(tmp_path / 'result.pkl')!r}, 'wb'))\n"
     )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
+    with open(tmp_path / "result.pkl", "rb") as file:
+        parallel, lines = pickle.load(file)
     serial = run_experiment(dataclasses.replace(config, jobs=1), write=False)
     pd.testing.assert_frame_equal(parallel.predictions, serial.predictions)
     pd.testing.assert_frame_equal(parallel.leaderboard, serial.leaderboard)
+    assert parallel.machine == serial.machine and "TensorFlow" in serial.machine
     # every learner of both parts reported its progress from its worker
     assert sum("maml:" in line for line in lines) == 2 and any(
         "[variance |" in line for line in lines
     )
+
+
+def test_unknown_zoo_models_are_refused_before_training(price_file, tmp_path):
+    config = tiny_config(price_file, models=["mlp", "nope"], output=str(tmp_path / "runs"))
+    with pytest.raises(ValueError, match=r"models must be among .*Received unknown: \['nope'\]"):
+        config.validated()
+    config.validated(zoo=False)  # what `metazoo run` checks before the parts start
+    lines = []
+    with pytest.raises(ValueError, match=r"Received unknown: \['nope'\]"):
+        run_experiment(config, progress=lines.append)
+    assert not any("pooled" in line for line in lines)  # nothing trained
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
