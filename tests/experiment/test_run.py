@@ -192,21 +192,30 @@ def test_parts_trained_in_worker_processes_give_the_numbers_of_one_process(price
         price_file, targets=["return", "variance"], learners=["maml"], baselines=["zero"]
     )
     # The parallel run in a process of its own, to see that it never imports TensorFlow
-    # there (only its workers do).
+    # there (only its workers do), so that the last target's plots are drawn in forked
+    # processes.
     with open(tmp_path / "config.pkl", "wb") as file:
-        pickle.dump(dataclasses.replace(config, jobs=2), file)
+        parallel = dataclasses.replace(config, jobs=2, output=str(tmp_path), run_name="jobs2")
+        pickle.dump(parallel, file)
     script = (
         "import pickle, sys\n"
-        "from metazoo.experiment import run_experiment\n"
+        "from metazoo.experiment import report, run_experiment\n"
         f"config = pickle.load(open({str(tmp_path / 'config.pkl')!r}, 'rb'))\n"
         "lines = []\n"
-        "result = run_experiment(config, progress=lines.append, write=False)\n"
+        "result = run_experiment(config, progress=lines.append)\n"
         "assert 'tensorflow' not in sys.modules, 'the parent process imported TensorFlow'\n"
+        "assert report._can_fork() and not result.drawing\n"
         f"pickle.dump((result, lines), open({str(tmp_path / 'result.pkl')!r}, 'wb'))\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
     with open(tmp_path / "result.pkl", "rb") as file:
         parallel, lines = pickle.load(file)
+    for target in ("return", "variance"):
+        for name in ("leaderboard", "forecasts"):
+            png = (tmp_path / "jobs2" / f"{name}_{target}.png").read_bytes()
+            assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    html = (tmp_path / "jobs2" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 6  # 4 plots of the return target, 2 of variance
     serial = run_experiment(dataclasses.replace(config, jobs=1), write=False)
     pd.testing.assert_frame_equal(parallel.predictions, serial.predictions)
     pd.testing.assert_frame_equal(parallel.leaderboard, serial.leaderboard)
