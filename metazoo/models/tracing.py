@@ -107,6 +107,7 @@ def shared_function(model, key, make: Callable, architecture: str | None = "auto
             shared = _own_function(model, key, make)
         return functools.partial(shared, values)
     function = make(model)
+    _count_traces_apart(function)
 
     def first_call(*args):
         result = function(values, *args)
@@ -119,6 +120,26 @@ def shared_function(model, key, make: Callable, architecture: str | None = "auto
         return result
 
     return first_call
+
+
+class _TraceCounter:
+    """A key of TensorFlow's retracing detector, held by the function it counts (the
+    detector holds its keys weakly)."""
+
+
+def _count_traces_apart(function) -> None:
+    """Count the traces of `function` apart from those of the other functions that its
+    `make` builds.
+
+    TensorFlow warns that a function "triggered tf.function retracing" when 5 of the last
+    10 calls of one Python function traced, and it tells functions apart by their code
+    object. Every function that a `make` builds (one per architecture and key) has the
+    code of `make`'s inner function, so a run of several architectures, each traced once,
+    reads to it as one function retraced. Each function is therefore counted on its own:
+    one that does retrace (a new input signature on every call) is still warned about.
+    """
+    if getattr(function, "_key_for_call_stats", None) is not None:
+        function._key_for_call_stats = _TraceCounter()
 
 
 def stateless(model, values):
@@ -160,6 +181,7 @@ def _own_function(model, key, make):
     functions = model.__dict__.setdefault("_metazoo_own_functions", {})
     if key not in functions:
         functions[key] = make(model)
+        _count_traces_apart(functions[key])
     return functions[key]
 
 

@@ -133,3 +133,21 @@ def test_compiled_call_traces_once_per_architecture_and_matches_the_model():
     np.testing.assert_allclose(
         models.compiled_call(gru, x), gru(x, training=False).numpy(), atol=1e-6
     )
+
+
+def test_architectures_traced_once_each_are_not_taken_for_retracing():
+    # One trace per architecture: TensorFlow's detector, which tells functions apart by
+    # their code, would count these N_LEARNERS first traces as one function retraced.
+    x = _batch().query_x.reshape(-1, *SHAPE)
+    networks = [models.build("mlp", SHAPE, 1, seed=0, units=(n + 2,)) for n in range(N_LEARNERS)]
+    with _tensorflow_warnings() as warnings:
+        for net in networks:
+            models.compiled_call(net, x)
+    assert not [message for message in warnings if "retracing" in message]
+    # A function that does retrace is still warned about.
+    with _tensorflow_warnings() as warnings:
+        function = tf.function(lambda t: t * 2.0)
+        tracing._count_traces_apart(function)
+        for n in range(N_LEARNERS):
+            function(tf.zeros((n + 1,)))
+    assert [message for message in warnings if "retracing" in message]
