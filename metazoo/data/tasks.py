@@ -51,6 +51,11 @@ class Task:
 
         `query_size=None` takes every sample after the gap (the rest of the task).
         """
+        support, query = self.episode_slices(support_size, query_size, offset)
+        return self.windows[support], self.windows[query]
+
+    def episode_slices(self, support_size: int, query_size: int | None = None, offset: int = 0):
+        """The `(support, query)` slices of the task's samples that `split` takes."""
         gap = self.windows.horizon - 1
         if query_size is None:
             query_size = len(self) - offset - support_size - gap
@@ -61,9 +66,8 @@ class Task:
                 f"support_size={support_size}, gap={gap} and query_size={query_size} "
                 "does not fit."
             )
-        support = self.windows[offset : offset + support_size]
         start = offset + support_size + gap
-        return support, self.windows[start : start + query_size]
+        return slice(offset, offset + support_size), slice(start, start + query_size)
 
 
 def _renamed(old: str, new: str) -> None:
@@ -254,15 +258,8 @@ class TaskSet:
             x, y = task.windows.X, task.windows.y
             room = len(task) - task.episode_length(support_size, query_size)
             offset = int(rng.integers(0, room + 1)) if random_offset else 0
-            start = offset + support_size + task.windows.horizon - 1
-            parts.append(
-                (
-                    x[offset : offset + support_size],
-                    y[offset : offset + support_size],
-                    x[start : start + query_size],
-                    y[start : start + query_size],
-                )
-            )
+            support, query = task.episode_slices(support_size, query_size, offset)
+            parts.append((x[support], y[support], x[query], y[query]))
         return MetaBatch(*(np.stack(column) for column in zip(*parts, strict=True)))
 
     def _eligible(self, support_size: int, query_size: int) -> list[Task]:
