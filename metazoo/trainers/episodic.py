@@ -126,6 +126,7 @@ class EpisodicModel(keras.Model):
         self.n_skipped = 0
         self.__dict__["_metazoo_reset"] = None  # metrics may have changed
         self.__dict__["_metazoo_functions"] = {}  # Keras' step functions by steps per call
+        self.__dict__["_metazoo_batch_functions"] = {}  # train_on_batch's and test_on_batch's
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
@@ -252,13 +253,43 @@ class EpisodicModel(keras.Model):
 
     def _on_batch(self, make_function, name, batch) -> dict:
         """What Keras' `train_on_batch` and `test_on_batch` do (reset the metrics, run the
-        compiled step once, logs as Python floats), with the metrics reset by one compiled
-        call rather than an eager assignment per metric variable."""
+        step once, logs as Python floats), in one graph call: the metrics are reset inside
+        the compiled step, which is called as a concrete function of the batch's shapes
+        (Keras' per-call path costs several times a small meta-step)."""
         self._maybe_symbolic_build(data_batch=(batch, None, None))
+        fresh = getattr(self, name) is None  # Keras dropped its functions: so do we
         make_function()
-        self._reset_metrics_compiled()
-        logs = getattr(self, name)(iter([(batch, None, None)]))
-        return _python_logs(logs)
+        if self._distribute_strategy is not None or self.run_eagerly or tf.distribute.has_strategy():
+            self._reset_metrics_compiled()
+            return _python_logs(getattr(self, name)(iter([(batch, None, None)])))
+        functions = self.__dict__.setdefault("_metazoo_batch_functions", {})
+        if fresh:
+            functions.pop(name, None)
+        parts = _batch_tensors(batch)
+        if parts is None:  # not a flat meta-batch: the step's own checks report it
+            self._reset_metrics_compiled()
+            return _python_logs(getattr(self, name)(iter([(batch, None, None)])))
+        if name not in functions:
+            functions[name] = (self._batch_step(name), {})
+        generic, concrete = functions[name]
+        key = tuple((tuple(part.shape), part.dtype) for part in parts)
+        if key not in concrete:
+            concrete[key] = _flat_call(generic.get_concrete_function(parts))
+        return _python_logs(concrete[key](parts))
+
+    def _batch_step(self, name):
+        """The compiled `train_step` or `test_step` of one meta-batch, with the metrics
+        reset first (shapes relaxed after repeated retracing, as Keras' own step)."""
+        step = self.train_step if name == "train_function" else self.test_step
+        metrics = list(self.metrics)
+
+        @tf.autograph.experimental.do_not_convert
+        def one_batch(parts):
+            for metric in metrics:
+                metric.reset_state()
+            return step(parts)
+
+        return tf.function(one_batch, reduce_retracing=True)
 
     def _reset_metrics_compiled(self) -> None:
         """`reset_metrics()` in one graph call (made once per compile; eager under a
@@ -300,6 +331,27 @@ def _keyword_or_positional(method, args, kwargs, name) -> list:
     if name in kwargs:
         return [kwargs[name]]
     return [args[position]] if 0 <= position < len(args) else []
+
+
+def _batch_tensors(batch) -> tuple | None:
+    """A flat meta-batch (a tuple or list of 4 arrays) as a tuple of tensors; None for
+    anything else."""
+    if not isinstance(batch, tuple | list) or len(batch) != len(META_BATCH_PARTS):
+        return None
+    try:
+        return tuple(tf.convert_to_tensor(part) for part in batch)
+    except (TypeError, ValueError):
+        return None
+
+
+def _flat_call(concrete):
+    """`concrete(parts)` for a tuple of tensors of its input signature, without the
+    structured-argument binding that costs a fraction of a small meta-step per call
+    (TensorFlow's flat call, where this version has it)."""
+    flat = getattr(concrete, "_call_flat", None)
+    if flat is None or len(concrete.inputs) - len(concrete.captured_inputs) != 4:
+        return concrete
+    return lambda parts: flat(list(parts), concrete.captured_inputs)
 
 
 def _python_logs(logs) -> dict:

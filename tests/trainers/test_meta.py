@@ -417,6 +417,29 @@ def test_on_batch_calls_match_keras_own_and_restart_metrics_each_call():
     )
 
 
+def test_on_batch_steps_follow_the_batch_shape_and_a_new_compile():
+    # train_on_batch runs one concrete function per batch shape and dtype; compiling
+    # again (another optimizer) must not keep running the old step.
+    ours, keras_own = _trainer(), _trainer()
+    for batch in (_batch(), _batch(n_tasks=2, support=4, seed=1), _batch(dtype="float64")):
+        batch = tuple(batch)
+        np.testing.assert_allclose(
+            ours.train_on_batch(batch),
+            keras.Model.train_on_batch(keras_own, batch),
+            rtol=1e-6,
+        )
+    assert len(ours._metazoo_batch_functions["train_function"][1]) == 3
+    for learner in (ours, keras_own):
+        learner.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    batch = tuple(_batch(seed=2))
+    before = ours.get_weights()
+    ours.train_on_batch(batch)
+    keras.Model.train_on_batch(keras_own, batch)
+    for a, b, old in zip(ours.get_weights(), keras_own.get_weights(), before, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    assert any(np.abs(a - old).max() > 1e-4 for a, old in zip(ours.get_weights(), before))
+
+
 def _compiled(**compile_kwargs):
     learner = MAML(models.build("mlp", SHAPE, 1, seed=0, units=(4,)), inner_lr=0.1)
     learner.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", **compile_kwargs)
