@@ -259,14 +259,12 @@ class EpisodicModel(keras.Model):
         self._maybe_symbolic_build(data_batch=(batch, None, None))
         fresh = getattr(self, name) is None  # Keras dropped its functions: so do we
         make_function()
-        if self._distribute_strategy is not None or self.run_eagerly or tf.distribute.has_strategy():
-            self._reset_metrics_compiled()
-            return _python_logs(getattr(self, name)(iter([(batch, None, None)])))
         functions = self.__dict__.setdefault("_metazoo_batch_functions", {})
         if fresh:
             functions.pop(name, None)
-        parts = _batch_tensors(batch)
-        if parts is None:  # not a flat meta-batch: the step's own checks report it
+        distributed = self._distribute_strategy is not None or tf.distribute.has_strategy()
+        parts = None if distributed or self.run_eagerly else _batch_tensors(batch)
+        if parts is None:  # Keras' function; not a flat meta-batch: the step reports it
             self._reset_metrics_compiled()
             return _python_logs(getattr(self, name)(iter([(batch, None, None)])))
         if name not in functions:
