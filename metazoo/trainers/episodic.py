@@ -230,8 +230,7 @@ class EpisodicModel(keras.Model):
     ):
         """Keras `train_on_batch` on one meta-batch `x` (`y`, `sample_weight` and
         `class_weight` are refused by the meta-batch check, as they are unused)."""
-        self._refuse_nonfinite(x)
-        with _clear_nonfinite_error():
+        with _clear_nonfinite_error(x if self.nonfinite == "raise" else None):
             if y is None and sample_weight is None and class_weight is None:
                 self._assert_compile_called("train_on_batch")
                 logs = self._on_batch(self.make_train_function, "train_function", x)
@@ -242,8 +241,7 @@ class EpisodicModel(keras.Model):
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def test_on_batch(self, x=None, y=None, sample_weight=None, return_dict=False):
-        self._refuse_nonfinite(x)
-        with _clear_nonfinite_error():
+        with _clear_nonfinite_error(x if self.nonfinite == "raise" else None):
             if y is None and sample_weight is None:
                 self._assert_compile_called("test_on_batch")
                 logs = self._on_batch(self.make_test_function, "test_function", x)
@@ -306,22 +304,6 @@ class EpisodicModel(keras.Model):
             self.__dict__["_metazoo_reset"] = reset
         self.__dict__["_metazoo_reset"]()
 
-    def _refuse_nonfinite(self, data) -> None:
-        """Name the parts of an in-memory meta-batch holding NaN or infinity (raise mode)."""
-        if self.nonfinite != "raise" or not isinstance(data, tuple | list) or len(data) != 4:
-            return
-        try:
-            bad = nonfinite_parts(tuple(np.asarray(part) for part in data))
-        except (TypeError, ValueError):
-            return  # not plain arrays: the step's own checks report it
-        if bad:
-            raise ValueError(
-                f"{', '.join(bad)} expected finite values: a NaN or infinity in a meta-batch "
-                "would turn every meta-parameter into NaN. Clean the data, or "
-                "compile(..., nonfinite='skip') to skip such batches. Received: NaN or "
-                f"infinity in {bad}"
-            )
-
 
 def _keyword_or_positional(method, args, kwargs, name) -> list:
     """`[value]` of argument `name` of a Keras `method(self, x, *args, **kwargs)` call."""
@@ -337,7 +319,9 @@ def _batch_tensors(batch) -> tuple | None:
     if not isinstance(batch, tuple | list) or len(batch) != len(META_BATCH_PARTS):
         return None
     try:
-        return tuple(tf.convert_to_tensor(part) for part in batch)
+        return tuple(
+            part if isinstance(part, tf.Tensor) else tf.convert_to_tensor(part) for part in batch
+        )
     except (TypeError, ValueError):
         return None
 
@@ -370,20 +354,47 @@ def _then_true(step, batch):
 
 
 class _clear_nonfinite_error:
-    """Turns the graph assertion of a refused meta-batch into a clear `ValueError`."""
+    """Turns the graph assertion of a refused meta-batch into a clear `ValueError`, which
+    names the parts holding NaN or infinity when the meta-batch is given as arrays (the
+    check runs only then, after the graph refused the batch, so a good batch pays
+    nothing for it)."""
+
+    def __init__(self, batch=None):
+        self.batch = batch
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, error, traceback):
-        if isinstance(error, tf.errors.InvalidArgumentError) and NONFINITE_MARKER in str(error):
+        if not (
+            isinstance(error, tf.errors.InvalidArgumentError) and NONFINITE_MARKER in str(error)
+        ):
+            return False
+        bad = _nonfinite_names(self.batch)
+        if bad:
             raise ValueError(
-                f"{', '.join(META_BATCH_PARTS)} expected finite values: a meta-batch holds "
-                "NaN or infinity, which would turn every meta-parameter into NaN; it was "
-                "refused before any weight changed. Clean the data, or compile(..., "
-                "nonfinite='skip') to skip such batches. Received: a non-finite meta-batch"
+                f"{', '.join(bad)} expected finite values: a NaN or infinity in a meta-batch "
+                "would turn every meta-parameter into NaN; it was refused before any weight "
+                "changed. Clean the data, or compile(..., nonfinite='skip') to skip such "
+                f"batches. Received: NaN or infinity in {bad}"
             ) from None
-        return False
+        raise ValueError(
+            f"{', '.join(META_BATCH_PARTS)} expected finite values: a meta-batch holds "
+            "NaN or infinity, which would turn every meta-parameter into NaN; it was "
+            "refused before any weight changed. Clean the data, or compile(..., "
+            "nonfinite='skip') to skip such batches. Received: a non-finite meta-batch"
+        ) from None
+
+
+def _nonfinite_names(batch) -> list:
+    """The parts of an in-memory meta-batch (4 arrays) holding NaN or infinity; [] for
+    anything else."""
+    if not isinstance(batch, tuple | list) or len(batch) != len(META_BATCH_PARTS):
+        return []
+    try:
+        return nonfinite_parts(tuple(np.asarray(part) for part in batch))
+    except (TypeError, ValueError):
+        return []
 
 
 def all_finite(batch):
