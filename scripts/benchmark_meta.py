@@ -19,8 +19,7 @@ Two setups, every learner with one inner SGD step at lr 0.01 and Adam outer upda
 
 Method: the meta-batches are drawn and converted to tensors before timing; each learner
 first runs `--warmup` meta-steps with `train_on_batch` (the first traces and compiles the
-step), one untimed `fit` of `--steps` steps (tracing its multi-step call) and one more
-`train_on_batch` (which then runs through fit's compiled functions); then
+step) and one untimed `fit` of `--steps` steps (tracing its multi-step call); then
 `--repeats` times it runs `--steps` `train_on_batch` calls, cycling over the batches, and
 one plain `fit(dataset, steps_per_epoch=--steps)` on a repeated dataset of the same
 batches. `train_on_batch` returns the logs as numbers, so every step is finished before
@@ -116,7 +115,6 @@ def throughput(learner, batches: list, steps: int, repeats: int, warmup: int) ->
     for index in range(warmup):
         learner.train_on_batch(batches[index % len(batches)])
     learner.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)  # traces fit's step
-    learner.train_on_batch(batches[0])  # and the one-step call of fit's compiled functions
     warm = time.perf_counter() - began
     on_batch, fitted = [], []
     for _ in range(repeats):
