@@ -428,7 +428,12 @@ def test_on_batch_steps_follow_the_batch_shape_and_a_new_compile():
             keras.Model.train_on_batch(keras_own, batch),
             rtol=1e-6,
         )
-    assert len(ours._metazoo_batch_functions["train_function"][1]) == 3
+    generic, concrete = ours._metazoo_batch_functions["train_function"]
+    assert len(concrete) == 3 and generic.experimental_get_tracing_count() == 3
+    for _ in range(3):  # the same shapes again: no new trace
+        ours.train_on_batch(tuple(_batch(seed=3)))
+        keras.Model.train_on_batch(keras_own, tuple(_batch(seed=3)))
+    assert generic.experimental_get_tracing_count() == 3
     for learner in (ours, keras_own):
         learner.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
     batch = tuple(_batch(seed=2))
@@ -439,6 +444,17 @@ def test_on_batch_steps_follow_the_batch_shape_and_a_new_compile():
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
     moved = [np.abs(a - old).max() for a, old in zip(ours.get_weights(), before, strict=True)]
     assert max(moved) > 1e-4
+
+
+def test_on_batch_calls_run_eagerly_when_asked():
+    # run_eagerly keeps Keras' own (uncompiled) path: the same logs and weights.
+    eager, compiled = _trainer(), _trainer()
+    eager.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", run_eagerly=True)
+    batch = tuple(_batch())
+    np.testing.assert_allclose(eager.train_on_batch(batch), compiled.train_on_batch(batch), 1e-6)
+    for a, b in zip(eager.get_weights(), compiled.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    assert "train_function" not in eager._metazoo_batch_functions
 
 
 def _compiled(**compile_kwargs):
