@@ -255,11 +255,8 @@ class EpisodicModel(keras.Model):
         the compiled step, which is called as a concrete function of the batch's shapes
         (Keras' per-call path costs several times a small meta-step)."""
         self._maybe_symbolic_build(data_batch=(batch, None, None))
-        fresh = getattr(self, name) is None  # Keras dropped its functions: so do we
         make_function()
         functions = self.__dict__.setdefault("_metazoo_batch_functions", {})
-        if fresh:
-            functions.pop(name, None)
         distributed = self._distribute_strategy is not None or tf.distribute.has_strategy()
         parts = None if distributed or self.run_eagerly else _batch_tensors(batch)
         if parts is None:  # Keras' function; not a flat meta-batch: the step reports it
@@ -285,7 +282,11 @@ class EpisodicModel(keras.Model):
                 metric.reset_state()
             return step(parts)
 
-        return tf.function(one_batch, reduce_retracing=True)
+        return tf.function(one_batch, reduce_retracing=True, jit_compile=self.jit_compile)
+
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        super().quantize(mode, config=config, filters=filters, **kwargs)
+        self.__dict__["_metazoo_batch_functions"] = {}  # their steps hold the old weights
 
     def _reset_metrics_compiled(self) -> None:
         """`reset_metrics()` in one graph call (made once per compile; eager under a
