@@ -9,9 +9,9 @@ Rows of the table:
 * meta-training throughput, in meta-steps per second, of MAML, first-order MAML, Reptile,
   Meta-SGD and ANIL on the sinusoid setup (the 1-40-40-1 MLP, 25 tasks x (10 + 10) points,
   tasks vectorized) and on the LSTM setup (LSTM(32) over 20-day windows of the bundled
-  market data, 8 quarterly tasks x (20 + 20) windows, tasks looped), measured with
+  market data, 8 quarterly tasks x (20 + 20) windows, tasks vectorized, the LSTM unrolled), measured with
   `scripts/benchmark_meta.py`'s data, learners and timing (median of repeats of
-  `train_on_batch` after warm-up);
+  `train_on_batch`, then of one plain `fit`, after warm-up: "train_on_batch / fit");
 * model-selection wall time for 2 and 4 walk-forward folds times 2 and 4 trials (an MLP
   with 8 to 64 units, 1 epoch, batch 256, in this process) on the bundled market windows
   before 2013 (SP500, NASDAQ, MSFT; 20 days x 10 features; 10,439 windows), with the
@@ -22,7 +22,7 @@ Rows of the table:
   (`resource.getrusage(...).ru_maxrss`), so the growth from row to row is what that step
   needed at its peak.
 
-The full run takes about 2 minutes on a 2-core CPU (121 s measured); `--quick` (MAML and
+The full run takes 2-5 minutes on a 2-core CPU (121 s measured on a quiet machine, 250 s on a slow one); `--quick` (MAML and
 Reptile, 10 timed steps, 2 folds x 2 trials, smaller predict sets) is a smoke run of about
 half a minute.
 """
@@ -109,8 +109,13 @@ def meta_training(table: Table, args) -> None:
     )
     for setup, build, batches, parallel in plans:
         for name in args.methods:
-            rate, _ = measure(name, build, batches, parallel, timing)
-            table.add("meta-training", f"{LEARNERS[name][0]}, {setup}", f"{rate:.1f}", "steps/s")
+            on_batch, fitted, _ = measure(name, build, batches, parallel, timing)
+            table.add(
+                "meta-training",
+                f"{LEARNERS[name]}, {setup}",
+                f"{on_batch:.1f} / {fitted:.1f}",
+                "steps/s",
+            )
 
 
 # -- model selection -------------------------------------------------------------------------
