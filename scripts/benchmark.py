@@ -181,7 +181,8 @@ def main(argv=None) -> None:
     model_selection(table, args)
     predict_throughput(table, args)
     print(
-        f"\nmeta-training: median of {args.repeats} x {args.steps} train_on_batch steps after "
+        f"\nmeta-training (train_on_batch / fit): median of {args.repeats} x {args.steps} "
+        f"train_on_batch steps, then of one plain fit of {args.steps} steps, after "
         f"{args.warmup} warm-up steps, one inner step; sinusoid: 1-40-40-1 MLP, "
         f"{SINUSOID['meta_batch']} tasks x ({SINUSOID['support']} + {SINUSOID['query']}); "
         "LSTM: 8 tasks x (20 + 20) windows of 20 days x 10 features."
