@@ -255,11 +255,11 @@ class EpisodicModel(keras.Model):
         the compiled step, which is called as a concrete function of the batch's shapes
         (Keras' per-call path costs several times a small meta-step)."""
         self._maybe_symbolic_build(data_batch=(batch, None, None))
-        make_function()
         functions = self.__dict__.setdefault("_metazoo_batch_functions", {})
         distributed = self._distribute_strategy is not None or tf.distribute.has_strategy()
         parts = None if distributed or self.run_eagerly else _batch_tensors(batch)
         if parts is None:  # Keras' function; not a flat meta-batch: the step reports it
+            make_function()
             self._reset_metrics_compiled()
             return _python_logs(getattr(self, name)(iter([(batch, None, None)])))
         if name not in functions:
@@ -314,10 +314,14 @@ def _keyword_or_positional(method, args, kwargs, name) -> list:
     return [args[position]] if 0 <= position < len(args) else []
 
 
+def _is_flat_batch(batch) -> bool:
+    """Whether `batch` is a flat meta-batch: a tuple or list of its 4 parts."""
+    return isinstance(batch, tuple | list) and len(batch) == len(META_BATCH_PARTS)
+
+
 def _batch_tensors(batch) -> tuple | None:
-    """A flat meta-batch (a tuple or list of 4 arrays) as a tuple of tensors; None for
-    anything else."""
-    if not isinstance(batch, tuple | list) or len(batch) != len(META_BATCH_PARTS):
+    """A flat meta-batch as a tuple of tensors; None for anything else."""
+    if not _is_flat_batch(batch):
         return None
     try:
         return tuple(
@@ -372,25 +376,19 @@ class _clear_nonfinite_error:
         ):
             return False
         bad = _nonfinite_names(self.batch)
-        if bad:
-            raise ValueError(
-                f"{', '.join(bad)} expected finite values: a NaN or infinity in a meta-batch "
-                "would turn every meta-parameter into NaN; it was refused before any weight "
-                "changed. Clean the data, or compile(..., nonfinite='skip') to skip such "
-                f"batches. Received: NaN or infinity in {bad}"
-            ) from None
+        received = f"NaN or infinity in {bad}" if bad else "a non-finite meta-batch"
         raise ValueError(
-            f"{', '.join(META_BATCH_PARTS)} expected finite values: a meta-batch holds "
-            "NaN or infinity, which would turn every meta-parameter into NaN; it was "
+            f"{', '.join(bad or META_BATCH_PARTS)} expected finite values: a meta-batch "
+            "holds NaN or infinity, which would turn every meta-parameter into NaN; it was "
             "refused before any weight changed. Clean the data, or compile(..., "
-            "nonfinite='skip') to skip such batches. Received: a non-finite meta-batch"
+            f"nonfinite='skip') to skip such batches. Received: {received}"
         ) from None
 
 
 def _nonfinite_names(batch) -> list:
-    """The parts of an in-memory meta-batch (4 arrays) holding NaN or infinity; [] for
+    """The parts of an in-memory flat meta-batch holding NaN or infinity; [] for
     anything else."""
-    if not isinstance(batch, tuple | list) or len(batch) != len(META_BATCH_PARTS):
+    if not _is_flat_batch(batch):
         return []
     try:
         return nonfinite_parts(tuple(np.asarray(part) for part in batch))
