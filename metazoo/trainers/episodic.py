@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from metazoo.trainers.chunks import chunk_function, chunked, is_chunked
 from metazoo.validation import (
     META_BATCH_PARTS,
     check_meta_batch_shapes,
@@ -181,8 +182,13 @@ class EpisodicModel(keras.Model):
         counts = _keyword_or_positional(keras.Model.fit, args, kwargs, "steps_per_epoch")
         counts += _keyword_or_positional(keras.Model.fit, args, kwargs, "validation_steps")
         self._choose_steps_per_execution(counts)
+        call = inspect.signature(keras.Model.fit).bind(self, x, *args, shuffle=shuffle, **kwargs)
+        if self._reads_chunks(call.arguments.get("class_weight")):
+            for name in ("x", "validation_data"):
+                if name in call.arguments:
+                    call.arguments[name] = chunked(call.arguments[name], self.steps_per_execution)
         with _clear_nonfinite_error():
-            history = super().fit(x, *args, shuffle=shuffle, **kwargs)
+            history = super().fit(*call.args[1:], **call.kwargs)
         self.n_skipped += int(sum(history.history.get("skipped_batches", [])))
         return history
 
@@ -191,6 +197,8 @@ class EpisodicModel(keras.Model):
             self._choose_steps_per_execution(
                 _keyword_or_positional(keras.Model.evaluate, args, kwargs, "steps")
             )
+            if self._reads_chunks():
+                x = chunked(x, self.steps_per_execution)
         with _clear_nonfinite_error():
             return super().evaluate(x, *args, **kwargs)
 
@@ -199,6 +207,33 @@ class EpisodicModel(keras.Model):
             _keyword_or_positional(keras.Model.predict, args, kwargs, "steps")
         )
         return super().predict(x, *args, **kwargs)
+
+    def _reads_chunks(self, class_weight=None) -> bool:
+        """Whether `fit` and `evaluate` may read a dataset's meta-batches a call at a time
+        (see `metazoo.trainers.chunks`): on the graph path, with no distribution."""
+        return (
+            self.steps_per_execution > 1
+            and not self.run_eagerly
+            and class_weight is None
+            and self._default_steps_per_execution() > 1
+            and keras.distribution.distribution() is None
+        )
+
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force)
+        self.train_function = _chunk_or_keras(
+            chunk_function(self.train_step, self.jit_compile), self.train_function
+        )
+
+    def make_test_function(self, force=False):
+        if self.test_function is not None and not force:
+            return self.test_function
+        super().make_test_function(force)
+        self.test_function = _chunk_or_keras(
+            chunk_function(self.test_step, self.jit_compile), self.test_function
+        )
 
     def _choose_steps_per_execution(self, counts) -> None:
         """With the default `steps_per_execution`, use the largest number of steps per call
@@ -304,6 +339,17 @@ class EpisodicModel(keras.Model):
 
             self.__dict__["_metazoo_reset"] = reset
         self.__dict__["_metazoo_reset"]()
+
+
+def _chunk_or_keras(chunk_step, keras_step):
+    """A step function that runs `chunk_step` on a chunked dataset's iterator and Keras'
+    `keras_step` on any other."""
+
+    def function(iterator):
+        return chunk_step(iterator) if is_chunked(iterator) else keras_step(iterator)
+
+    function.chunk_step, function.keras_step = chunk_step, keras_step
+    return function
 
 
 def _keyword_or_positional(method, args, kwargs, name) -> list:
