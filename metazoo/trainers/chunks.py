@@ -39,7 +39,16 @@ class ChunkedDataset(DataAdapter or object):
         self.steps = int(steps)
 
     def get_tf_dataset(self):
-        return tf.data.Dataset.zip({CHUNK_KEY: self.dataset.batch(self.steps)}).prefetch(1)
+        chunks = tf.data.Dataset.zip({CHUNK_KEY: self.dataset.batch(self.steps)}).prefetch(1)
+        if self.dataset.options().autotune.enabled is not None:
+            return chunks  # the pipeline's own choice
+        # Without autotuning: its thread sleeps for a period that doubles as the iterator
+        # lives, and deleting the iterator (at the end of each epoch and of `fit`) waits
+        # for it (0.9-1.0 s after 200 LSTM meta-steps; fits at multiples of 5.12 s in
+        # longer runs). AUTOTUNE settings inside the pipeline then take TF's defaults.
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return chunks.with_options(options)
 
     def get_numpy_iterator(self):
         return self.dataset.as_numpy_iterator()

@@ -96,6 +96,13 @@ def test_only_exact_bounded_streams_are_chunked():
     assert isinstance(adapter, chunks.ChunkedDataset) and adapter.num_batches == 4
     assert [int(tf.shape(c[chunks.CHUNK_KEY][0])[0]) for c in adapter.get_tf_dataset()] == [3, 1]
     assert chunks.chunked(data.repeat(), 3).num_batches is None
+    # tf.data autotuning is off in the chunked stream (deleting an autotuned iterator waits
+    # for the tuner's sleep), unless the pipeline sets it itself.
+    assert adapter.get_tf_dataset().options().autotune.enabled is False
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    tuned = chunks.chunked(data.with_options(options), 3).get_tf_dataset()
+    assert tuned.options().autotune.enabled is True
     unknown = data.unbatch().batch(2)  # tasks regrouped: the task count is not known
     big = tf.data.Dataset.from_tensors(tf.zeros((2**20, 9))).repeat(2)  # 36 MiB a batch
     for unchanged in (
