@@ -179,10 +179,14 @@ class EpisodicModel(keras.Model):
     def fit(self, x=None, *args, shuffle=False, **kwargs):
         """Keras `fit` on meta-batches; `shuffle` defaults to False because meta-batch
         datasets are already sampled at random."""
-        counts = _keyword_or_positional(keras.Model.fit, args, kwargs, "steps_per_epoch")
-        counts += _keyword_or_positional(keras.Model.fit, args, kwargs, "validation_steps")
-        self._choose_steps_per_execution(counts)
         call = inspect.signature(keras.Model.fit).bind(self, x, *args, shuffle=shuffle, **kwargs)
+        self._choose_steps_per_execution(
+            [
+                call.arguments[n]
+                for n in ("steps_per_epoch", "validation_steps")
+                if n in call.arguments
+            ]
+        )
         if self._reads_chunks(call.arguments.get("class_weight")):
             for name in ("x", "validation_data"):
                 if name in call.arguments:
@@ -212,28 +216,28 @@ class EpisodicModel(keras.Model):
         """Whether `fit` and `evaluate` may read a dataset's meta-batches a call at a time
         (see `metazoo.trainers.chunks`): on the graph path, with no distribution."""
         return (
-            self.steps_per_execution > 1
-            and not self.run_eagerly
+            not self.run_eagerly
             and class_weight is None
             and self._default_steps_per_execution() > 1
             and keras.distribution.distribution() is None
         )
 
     def make_train_function(self, force=False):
-        if self.train_function is not None and not force:
-            return self.train_function
-        super().make_train_function(force)
-        self.train_function = _chunk_or_keras(
-            chunk_function(self.train_step, self.jit_compile), self.train_function
-        )
+        return self._make_chunked(super().make_train_function, "train_function", force)
 
     def make_test_function(self, force=False):
-        if self.test_function is not None and not force:
-            return self.test_function
-        super().make_test_function(force)
-        self.test_function = _chunk_or_keras(
-            chunk_function(self.test_step, self.jit_compile), self.test_function
-        )
+        return self._make_chunked(super().make_test_function, "test_function", force)
+
+    def _make_chunked(self, make_keras_function, name, force):
+        """Keras' step function `name`, made by `make_keras_function`, behind a dispatch
+        that runs chunked iterators through `chunk_function` of the same step."""
+        if getattr(self, name) is not None and not force:
+            return getattr(self, name)
+        make_keras_function(force)
+        step = self.train_step if name == "train_function" else self.test_step
+        function = _chunk_or_keras(chunk_function(step, self.jit_compile), getattr(self, name))
+        setattr(self, name, function)
+        return function
 
     def _choose_steps_per_execution(self, counts) -> None:
         """With the default `steps_per_execution`, use the largest number of steps per call
